@@ -1,0 +1,45 @@
+# Every target creates .venv itself; nothing needs to be installed by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SITE ?= inventories/local
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help venv demo test lint unit system-deps clean bench
+
+help: ## List targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml requirements-test.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -r requirements-test.txt
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv with oscar-iac and its test tools
+
+system-deps: ## Install the Debian packages the tests use (podman, debootstrap, ...)
+	bash .ci/install-system.sh
+
+demo: $(STAMP) ## Main job: deploy the embedded default site (real local IM, Dummy cloud)
+	$(BIN)/oscar-iac up $(SITE)
+
+lint: $(STAMP) ## ruff, mypy, yamllint --strict (ansible-lint runs in the test suite)
+	$(BIN)/ruff check tools tests benchmarks
+	$(BIN)/ruff format --check tools tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/yamllint --strict .
+
+unit: $(STAMP) ## Fast tests only (no podman, MinIO, NiFi)
+	$(BIN)/pytest -m 'not slow' -q
+
+test: system-deps $(STAMP) lint ## The whole test suite (what CI runs)
+	$(BIN)/pytest -q
+
+bench: $(STAMP) ## Run every benchmark in benchmarks/
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## Remove the venv and caches (keeps .cache/ downloads)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

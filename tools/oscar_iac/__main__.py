@@ -1,0 +1,3 @@
+from oscar_iac.cli.main import run
+
+run()

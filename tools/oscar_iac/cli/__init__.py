@@ -1,0 +1,1 @@
+"""The `oscar-iac` command line: a thin layer over the library."""

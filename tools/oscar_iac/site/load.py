@@ -1,0 +1,105 @@
+"""Read `inventories/<site>/site.yml` into a `Site`, or fail naming file, field and line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from oscar_iac.errors import Problem, UserError
+from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
+from oscar_iac.site.model import Site
+from oscar_iac.yamlpos import Loc, dotted, line_for, load_yaml_with_lines
+
+SITE_FILE = "site.yml"
+
+
+@dataclass(frozen=True)
+class LoadedSite:
+    """A validated site and where it came from."""
+
+    site: Site
+    path: Path  # the site.yml file
+    lines: dict[Loc, int]
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    def line(self, loc: Loc) -> int | None:
+        return line_for(self.lines, loc)
+
+
+def site_file(arg: Path) -> Path:
+    """Accept a site folder or its site.yml."""
+    return arg / SITE_FILE if arg.is_dir() else arg
+
+
+def _friendly(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; see inventories/*/site.yml for the known keys)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        return f"'kind' must be one of {ctx.get('expected_tags', '')}; got {ctx.get('tag')!r}"
+    if kind == "union_tag_not_found":
+        return "needs 'kind' to say which variant this is"
+    msg = str(err.get("msg", "invalid"))
+    return msg.removeprefix("Value error, ")
+
+
+def _loc_for_error(err: dict[str, Any]) -> Loc:
+    # Discriminated unions add the tag as a path element ('im', 'egi'...): drop it.
+    loc: list[str | int] = []
+    for part in err.get("loc", ()):
+        if isinstance(part, str) and part in {"im", "hosts", "local", "egi", "openstack", "minio", "dcache"}:
+            continue
+        loc.append(part)
+    return tuple(loc)
+
+
+def _secret_refs(obj: Any, loc: Loc = ()) -> list[tuple[Loc, SecretRef]]:
+    found: list[tuple[Loc, SecretRef]] = []
+    if isinstance(obj, SecretRef):
+        found.append((loc, obj))
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            found.extend(_secret_refs(item, (*loc, i)))
+    elif hasattr(obj, "model_fields"):
+        for name in type(obj).model_fields:
+            found.extend(_secret_refs(getattr(obj, name), (*loc, name)))
+    return found
+
+
+def load_site(arg: Path, *, check_secrets: bool = True) -> LoadedSite:
+    """Parse and validate a site. Raises UserError (exit 2) listing every problem."""
+    path = site_file(arg)
+    if not path.exists():
+        raise UserError(Problem(path, "", f"no site description here (expected {SITE_FILE})"))
+    data, lines = load_yaml_with_lines(path)
+    if not isinstance(data, dict):
+        raise UserError(Problem(path, "", "expected a mapping at the top level (name, target, cluster...)", 1))
+    try:
+        site = Site.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _loc_for_error(dict(err))
+            problems.append(Problem(path, dotted(loc) or "(top level)", _friendly(dict(err)), line_for(lines, loc)))
+        raise UserError(problems) from exc
+    loaded = LoadedSite(site=site, path=path, lines=lines)
+    if check_secrets:
+        resolver = SecretResolver(site_dir=path.parent)
+        problems = []
+        for loc, ref in _secret_refs(site):
+            try:
+                resolver.check(ref)
+            except SecretError as exc:
+                problems.append(Problem(path, dotted(loc), f"unresolvable secret reference {ref!r}: {exc}", loaded.line(loc)))
+        if problems:
+            raise UserError(problems)
+    return loaded

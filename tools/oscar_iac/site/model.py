@@ -1,0 +1,448 @@
+"""Typed site description: what `inventories/<site>/site.yml` may say.
+
+Every model forbids unknown keys, so a typo is an error that names the field.
+Secrets are never values here: they are `SecretRef` strings (`env:NAME`,
+`file:PATH`, `vault:FILE#KEY`, `generate`), resolved only when needed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from oscar_iac.secrets import SecretRef
+
+# OSCAR names a Kubernetes service (and a Knative service) after the OSCAR
+# service; its manager rejects names longer than 39 characters.
+OSCAR_SERVICE_NAME_MAX = 39
+
+DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)\s*$")
+_SIZE_FACTORS = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KiB": 2**10,
+    "MiB": 2**20,
+    "GiB": 2**30,
+    "TiB": 2**40,
+}
+
+
+def size_to_bytes(text: str) -> int:
+    """'8 GiB' -> 8589934592. Raises ValueError on anything else."""
+    m = SIZE_RE.match(text)
+    if not m:
+        raise ValueError(f"expected a size such as '8 GiB' or '512 MiB', got {text!r}")
+    return int(float(m.group(1)) * _SIZE_FACTORS[m.group(2)])
+
+
+def _check_size(value: str) -> str:
+    size_to_bytes(value)
+    return value
+
+
+def _check_dns_label(value: str) -> str:
+    if not DNS_LABEL_RE.match(value):
+        raise ValueError(
+            "expected a DNS label: lowercase letters, digits and '-', "
+            f"1-63 characters, starting and ending with a letter or digit; got {value!r}"
+        )
+    return value
+
+
+def _check_dns_domain(value: str) -> str:
+    if len(value) > 253:
+        raise ValueError(f"a DNS name is at most 253 characters; got {len(value)}")
+    labels = value.split(".")
+    if len(labels) < 2:
+        raise ValueError(f"expected a DNS domain with at least two labels (e.g. 'example.org'); got {value!r}")
+    for label in labels:
+        if not DNS_LABEL_RE.match(label):
+            raise ValueError(
+                f"expected a DNS domain of labels made of lowercase letters, digits and '-'; "
+                f"label {label!r} of {value!r} is not one"
+            )
+    return value
+
+
+Size = Annotated[str, Field(description="a size such as '8 GiB'")]
+DnsLabel = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# --------------------------------------------------------------------------- target
+
+
+class LocalCloud(Strict):
+    """The embedded Infrastructure Manager with its Dummy cloud: no VMs, no credentials."""
+
+    kind: Literal["local"]
+
+
+class EgiCloud(Strict):
+    """An EGI Federated Cloud site, reached through IM's EGI connector."""
+
+    kind: Literal["egi"]
+    site: str = Field(min_length=1, description="EGI site name, e.g. 'IFCA-LCG2'")
+    vo: str = Field(min_length=1, description="Virtual organisation, e.g. 'vo.access.egi.eu'")
+    # Project id on that site; discovered with fedcloudclient (site + VO) when absent.
+    project_id: str | None = None
+    region: str | None = None
+
+
+class OpenStackCloud(Strict):
+    """A plain OpenStack cloud."""
+
+    kind: Literal["openstack"]
+    auth_url: AnyHttpUrl
+    project: str = Field(min_length=1, description="project (tenant) id or name")
+    region: str | None = None
+    # Keystone user name; with 'oidc' auth the access token is the password.
+    username: str = "egi.eu"
+    auth: Literal["oidc", "password"] = "oidc"
+    password: SecretRef | None = None
+    domain: str | None = None
+
+    @model_validator(mode="after")
+    def _password_needs_ref(self) -> OpenStackCloud:
+        if self.auth == "password" and self.password is None:
+            raise ValueError("auth 'password' needs 'password' (a secret reference such as env:OS_PASSWORD)")
+        return self
+
+
+Cloud = Annotated[LocalCloud | EgiCloud | OpenStackCloud, Field(discriminator="kind")]
+
+
+class TokenSource(Strict):
+    """Where an EGI Check-in access token comes from, tried in this order."""
+
+    env: str = "EGI_ACCESS_TOKEN"
+    oidc_agent_account: str | None = None
+    fedcloud: bool = True
+    notebooks_file: str = "/var/run/secrets/egi.eu/access_token"
+
+
+class ImTarget(Strict):
+    """Provision through the Infrastructure Manager."""
+
+    kind: Literal["im"]
+    # 'embedded' starts a real local IM server; otherwise the IM REST endpoint.
+    endpoint: Literal["embedded"] | AnyHttpUrl = "embedded"
+    cloud: Cloud
+    token: TokenSource = TokenSource()
+    verify_tls: bool = True
+
+
+class HostSpec(Strict):
+    name: str = Field(min_length=1)
+    address: str = Field(min_length=1, description="IP address or DNS name reachable over SSH")
+    user: str = "root"
+    port: int = Field(default=22, ge=1, le=65535)
+
+
+class HostsTarget(Strict):
+    """Provision existing hosts with ansible-playbook (the same roles IM runs)."""
+
+    kind: Literal["hosts"]
+    front: HostSpec
+    workers: list[HostSpec] = Field(default_factory=list)
+    ssh_private_key: SecretRef | None = None
+    become: bool = True
+
+
+Target = Annotated[ImTarget | HostsTarget, Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- cluster
+
+
+class Flavour(Strict):
+    """VM size: either cpus/memory/disk (IM picks a matching flavour) or an instance type."""
+
+    cpus: int = Field(default=2, ge=1, le=512)
+    memory: Size = "4 GiB"
+    disk: Size = "20 GiB"
+    instance_type: str | None = None
+
+    _v_memory = field_validator("memory")(_check_size)
+    _v_disk = field_validator("disk")(_check_size)
+
+
+class Workers(Flavour):
+    count: int = Field(default=1, ge=0, le=1000)
+
+
+class GpuWorkers(Flavour):
+    count: int = Field(default=0, ge=0, le=1000)
+    gpus: int = Field(default=1, ge=1, le=16)
+    gpu_vendor: Literal["nvidia"] = "nvidia"
+
+
+class OsImage(Strict):
+    # IM image URL (e.g. 'appdb://SITE/egi.ubuntu.22.04?vo') or a distribution name.
+    url: str | None = None
+    distribution: str = "ubuntu"
+    version: str = "22.04"
+
+
+class Cluster(Strict):
+    name: str
+    domain: str
+    front: Flavour = Flavour(cpus=4, memory="8 GiB", disk="50 GiB")
+    workers: Workers = Workers()
+    gpu_workers: GpuWorkers = GpuWorkers()
+    image: OsImage = OsImage()
+
+    _v_name = field_validator("name")(_check_dns_label)
+    _v_domain = field_validator("domain")(_check_dns_domain)
+
+    @property
+    def fqdn(self) -> str:
+        return f"{self.name}.{self.domain}"
+
+    @model_validator(mode="after")
+    def _fqdn_fits(self) -> Cluster:
+        # 'console.minio.' is the longest prefix the stack puts before the cluster name.
+        if len("console.minio.") + len(self.fqdn) > 253:
+            raise ValueError("cluster name + domain make DNS names longer than 253 characters")
+        return self
+
+
+# --------------------------------------------------------------------------- stack
+
+
+class Kubernetes(Strict):
+    flavour: Literal["k3s"] = "k3s"
+    # None: the pinned version from versions.yml.
+    version: str | None = None
+    ha: bool = False
+
+
+class Oscar(Strict):
+    version: str | None = None
+    username: str = "oscar"
+    password: SecretRef = SecretRef("generate")
+    # Image prefixes users may deploy (empty: any).
+    allowed_image_prefixes: list[str] = Field(default_factory=list)
+
+
+class Minio(Strict):
+    access_key: str = "minio"
+    secret_key: SecretRef = SecretRef("generate")
+    version: str | None = None
+
+
+class Storage(Strict):
+    """RWX storage for OSCAR's supervisor volume: NFS on the front node."""
+
+    nfs: bool = True
+    size: Size = "50 GiB"
+    storage_class: str = "nfs"
+
+    _v_size = field_validator("size")(_check_size)
+
+
+class Tls(Strict):
+    mode: Literal["none", "self-signed", "letsencrypt"] = "none"
+    email: str | None = None
+
+    @model_validator(mode="after")
+    def _letsencrypt_email(self) -> Tls:
+        if self.mode == "letsencrypt" and not self.email:
+            raise ValueError("tls mode 'letsencrypt' needs 'email' for the ACME account")
+        return self
+
+
+class Ingress(Strict):
+    enabled: bool = True
+    tls: Tls = Tls()
+
+
+class Toggle(Strict):
+    enabled: bool = False
+
+
+class Oidc(Strict):
+    enabled: bool = False
+    issuers: list[AnyHttpUrl] = Field(default_factory=list)
+    # EGI VOs (entitlement groups) whose members may use the cluster.
+    allowed_vos: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _issuer_needed(self) -> Oidc:
+        if self.enabled and not self.issuers:
+            raise ValueError("oidc is enabled but 'issuers' is empty")
+        return self
+
+
+class Stack(Strict):
+    kubernetes: Kubernetes = Kubernetes()
+    oscar: Oscar = Oscar()
+    minio: Minio = Minio()
+    storage: Storage = Storage()
+    ingress: Ingress = Ingress()
+    # OSCAR's synchronous /run needs Knative Serving.
+    knative: Toggle = Toggle(enabled=True)
+    # NiFi carries dCache storage events to OSCAR.
+    nifi: Toggle = Toggle()
+    oidc: Oidc = Oidc()
+
+
+# --------------------------------------------------------------------------- models and events
+
+
+class ModelOverrides(Strict):
+    memory: Size | None = None
+    cpu: float | None = Field(default=None, gt=0, le=512)
+    gpu: bool | None = None
+    replicas: int | None = Field(default=None, ge=0, le=100)
+    environment: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("memory")
+    @classmethod
+    def _mem(cls, v: str | None) -> str | None:
+        return None if v is None else _check_size(v)
+
+
+class ModelSpec(Strict):
+    """A catalog model to register as an OSCAR service."""
+
+    # Catalog module id, e.g. 'ai4os-demo-app'.
+    module: str = Field(min_length=1)
+    # OSCAR service name; derived from the module when absent.
+    service: str | None = None
+    mode: Literal["sync", "async", "both"] = "both"
+    dcache_input: bool = False
+    overrides: ModelOverrides = ModelOverrides()
+
+    @field_validator("service")
+    @classmethod
+    def _service_name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if len(v) > OSCAR_SERVICE_NAME_MAX:
+            raise ValueError(
+                f"OSCAR service names are at most {OSCAR_SERVICE_NAME_MAX} characters; "
+                f"{v!r} has {len(v)}"
+            )
+        if not SERVICE_NAME_RE.match(v):
+            raise ValueError(f"expected lowercase letters, digits and '-' for a service name; got {v!r}")
+        return v
+
+
+class Catalog(Strict):
+    """Where model metadata comes from."""
+
+    source: Literal["api", "git", "folder"] = "api"
+    # API base URL, git URL or folder path, by source.
+    location: str = "https://api.cloud.ai4eosc.eu/v1/catalog"
+
+
+class MinioEventSource(Strict):
+    kind: Literal["minio"]
+    name: str
+    endpoint: AnyHttpUrl
+    access_key: str
+    secret_key: SecretRef
+    bucket: str = Field(min_length=3, max_length=63)
+    prefix: str = ""
+    suffix: str = ""
+    service: str
+    verify_tls: bool = True
+
+    _v_name = field_validator("name")(_check_dns_label)
+
+
+class DcacheEventSource(Strict):
+    kind: Literal["dcache"]
+    name: str
+    # dCache frontend, e.g. https://dcache.example.org:3880
+    frontend: AnyHttpUrl
+    webdav: AnyHttpUrl
+    path: str = Field(pattern=r"^/")
+    recursive: bool = False
+    auth: Literal["basic", "oidc", "macaroon"] = "oidc"
+    username: str | None = None
+    credential: SecretRef
+    service: str
+    verify_tls: bool = True
+
+    _v_name = field_validator("name")(_check_dns_label)
+
+    @model_validator(mode="after")
+    def _basic_user(self) -> DcacheEventSource:
+        if self.auth == "basic" and not self.username:
+            raise ValueError("auth 'basic' needs 'username'")
+        return self
+
+
+EventSource = Annotated[MinioEventSource | DcacheEventSource, Field(discriminator="kind")]
+
+
+class Artifacts(Strict):
+    """Where IM (and air-gapped hosts) get this project's playbooks and downloads."""
+
+    # URL of this project's playbooks for IM's configure steps: https:// tarball or
+    # git URL in production, file:// for the local site and tests. None: this checkout.
+    playbooks_url: str | None = None
+    # Air-gap: a local folder with every artifact (see `oscar-iac airgap`); None: online.
+    airgap_dir: str | None = None
+
+
+class Site(Strict):
+    """One site: a whole OSCAR platform described once."""
+
+    name: str
+    description: str = ""
+    target: Target
+    cluster: Cluster
+    stack: Stack = Stack()
+    artifacts: Artifacts = Artifacts()
+    catalog: Catalog = Catalog()
+    models: list[ModelSpec] = Field(default_factory=list)
+    events: list[EventSource] = Field(default_factory=list)
+
+    _v_name = field_validator("name")(_check_dns_label)
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Site:
+        wants_sync = [m.module for m in self.models if m.mode in ("sync", "both")]
+        if wants_sync and not self.stack.knative.enabled:
+            raise ValueError(
+                "models "
+                + ", ".join(repr(m) for m in wants_sync)
+                + " are invoked synchronously (mode sync/both), which needs OSCAR's /run and so "
+                "stack.knative.enabled: true"
+            )
+        if any(e.kind == "dcache" for e in self.events) and not self.stack.nifi.enabled:
+            raise ValueError("dcache event sources need stack.nifi.enabled: true (NiFi carries them)")
+        if self.stack.kubernetes.ha and isinstance(self.target, ImTarget):
+            raise ValueError("stack.kubernetes.ha is only supported on the hosts target for now")
+        names = [e.name for e in self.events]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"event source names must be unique; repeated: {sorted(dup)}")
+        modules = [m.module for m in self.models]
+        dupm = {n for n in modules if modules.count(n) > 1}
+        if dupm:
+            raise ValueError(f"models must be listed once each; repeated: {sorted(dupm)}")
+        if self.stack.oidc.enabled is False and self.stack.oidc.allowed_vos:
+            raise ValueError("stack.oidc.allowed_vos is set but stack.oidc.enabled is false")
+        return self
