@@ -1,0 +1,1 @@
+"""Fixtures for a real MinIO server (filled in by the events issue)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the OSCAR test double (filled in by the models issue)."""

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the Debian 12 (bookworm) base image the tests run in: systemd as PID 1,
+# python3 for Ansible. No registry can be reached here, so the image is made with
+# debootstrap from the machine's Debian mirror and `podman import`ed.
+#
+# Usage: tests/images/build-base-image.sh [IMAGE]   (default localhost/oscar-iac-debian12:latest)
+# Idempotent: does nothing when the image exists (FORCE=1 rebuilds).
+set -euo pipefail
+IMAGE=${1:-localhost/oscar-iac-debian12:latest}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/images/podman-env.sh
+source "$here/podman-env.sh"
+
+if [ "${FORCE:-0}" != 1 ] && podman image exists "$IMAGE"; then
+  echo "image $IMAGE exists"
+  exit 0
+fi
+
+mirror=${DEBIAN_MIRROR:-}
+if [ -z "$mirror" ]; then
+  mirror=$(grep -hoE '^URIs: *http[^ ]+/debian/?$' /etc/apt/sources.list.d/* 2>/dev/null | head -1 | awk '{print $2}')
+  mirror=${mirror:-http://deb.debian.org/debian}
+fi
+rootfs=$(mktemp -d /var/tmp/oscar-iac-rootfs.XXXXXX)
+trap 'rm -rf "$rootfs"' EXIT
+echo "debootstrap bookworm from $mirror (about a minute)"
+debootstrap --variant=minbase \
+  --include=python3,python3-apt,systemd,systemd-sysv,dbus,sudo,procps,iproute2,ca-certificates,iputils-ping,netbase \
+  bookworm "$rootfs" "$mirror" >/dev/null
+# No units that need hardware or a console in a container.
+for unit in getty@tty1.service systemd-udevd.service systemd-remount-fs.service; do
+  ln -sf /dev/null "$rootfs/etc/systemd/system/$unit"
+done
+echo "oscar-iac-test" > "$rootfs/etc/hostname"
+tar -C "$rootfs" -c . | podman import - "$IMAGE" >/dev/null
+echo "built $IMAGE"

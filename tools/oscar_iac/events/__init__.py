@@ -1,0 +1,1 @@
+"""Storage events wired to OSCAR services: external MinIO webhooks, dCache via NiFi."""
