@@ -22,7 +22,9 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
-_REF_RE = re.compile(r"^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+|vault:[^#]+#[A-Za-z0-9_.\-]+|generate)$")
+_REF_RE = re.compile(
+    r"^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+|vault:[^#]+#[A-Za-z0-9_.\-]+|generate)$"
+)
 
 
 class SecretRef(str):
@@ -99,7 +101,7 @@ class SecretResolver:
 
     def _resolve_vault(self, ref: SecretRef) -> str:
         import yaml
-        from ansible.parsing.vault import VaultLib, VaultSecret  # type: ignore[import-not-found]
+        from ansible.parsing.vault import VaultLib, VaultSecret
 
         file_part, key = ref.target.split("#", 1)
         pw = Path(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]).read_bytes().strip()

@@ -1,9 +1,89 @@
-"""`validate` and `render`."""
+"""`oscar-iac validate` and `oscar-iac render`."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from pathlib import Path
+
 import typer
+import yaml
+from rich.console import Console
+
+from oscar_iac.errors import Problem, UserError
+from oscar_iac.render import RenderedSite, render_site, summary_yaml
+from oscar_iac.site import load_site
+
+console = Console(highlight=False)
+
+SITE_ARG = typer.Argument(
+    ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
+)
+
+
+def _validate(site: Path) -> RenderedSite:
+    loaded = load_site(site)
+    return render_site(loaded, translate=True)
+
+
+def validate(site: Path = SITE_ARG) -> None:
+    """Check a site: schema, cross-field rules, secret references, rendering, and IM's
+    own TOSCA translator and RADL parser. Writes nothing.
+
+    Example: oscar-iac validate inventories/local
+    """
+    rendered = _validate(site)
+    s = rendered.summary
+    console.print(
+        f"[green]ok[/] {s['site']}: {s['target']}"
+        + (f"/{s['cloud']}" if s["cloud"] else "")
+        + f", cluster {s['cluster']}, {s['workers']} worker(s)"
+        + f"; TOSCA translated by IM to {rendered.radl.count('system ')} RADL system(s)"
+    )
+
+
+def _write_all(out: Path, files: dict[str, str]) -> None:
+    """Write every file or none: render into a temporary folder, then move into place."""
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".render-", dir=out))
+    try:
+        for name, text in files.items():
+            (tmp / name).write_text(text)
+            os.chmod(tmp / name, 0o644)
+        for name in files:
+            os.replace(tmp / name, out / name)
+    finally:
+        for leftover in tmp.iterdir():
+            leftover.unlink()
+        tmp.rmdir()
+
+
+def render(
+    site: Path = SITE_ARG,
+    output: Path = typer.Option(..., "-o", "--output", help="Folder to write into (created)."),
+) -> None:
+    """Render a site's documents: tosca.yaml (what IM deploys), radl.radl (IM's
+    translation of it), native.radl (the RADL template), summary.yml and, for the
+    hosts target, hosts.yml (Ansible inventory). Secrets are never written.
+
+    Example: oscar-iac render inventories/egi-example -o out/egi
+    """
+    if output.exists() and not output.is_dir():
+        raise UserError(Problem(output, "--output", "expected a folder, found a file"))
+    rendered = _validate(site)
+    files = {
+        "tosca.yaml": rendered.tosca,
+        "radl.radl": rendered.radl,
+        "native.radl": rendered.native_radl,
+        "summary.yml": summary_yaml(rendered),
+    }
+    if rendered.inventory:
+        files["hosts.yml"] = "---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False)
+    _write_all(output, files)
+    for name in files:
+        console.print(f"wrote {output / name}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add validate/render (filled in by the foundation issue)."""
+    app.command("validate")(validate)
+    app.command("render")(render)

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
+from oscar_iac.site import rules
 from oscar_iac.site.model import Site
 from oscar_iac.yamlpos import Loc, dotted, line_for, load_yaml_with_lines
 
@@ -56,7 +57,15 @@ def _loc_for_error(err: dict[str, Any]) -> Loc:
     # Discriminated unions add the tag as a path element ('im', 'egi'...): drop it.
     loc: list[str | int] = []
     for part in err.get("loc", ()):
-        if isinstance(part, str) and part in {"im", "hosts", "local", "egi", "openstack", "minio", "dcache"}:
+        if isinstance(part, str) and part in {
+            "im",
+            "hosts",
+            "local",
+            "egi",
+            "openstack",
+            "minio",
+            "dcache",
+        }:
             continue
         loc.append(part)
     return tuple(loc)
@@ -69,7 +78,7 @@ def _secret_refs(obj: Any, loc: Loc = ()) -> list[tuple[Loc, SecretRef]]:
     elif isinstance(obj, list):
         for i, item in enumerate(obj):
             found.extend(_secret_refs(item, (*loc, i)))
-    elif hasattr(obj, "model_fields"):
+    elif isinstance(obj, BaseModel):
         for name in type(obj).model_fields:
             found.extend(_secret_refs(getattr(obj, name), (*loc, name)))
     return found
@@ -82,16 +91,27 @@ def load_site(arg: Path, *, check_secrets: bool = True) -> LoadedSite:
         raise UserError(Problem(path, "", f"no site description here (expected {SITE_FILE})"))
     data, lines = load_yaml_with_lines(path)
     if not isinstance(data, dict):
-        raise UserError(Problem(path, "", "expected a mapping at the top level (name, target, cluster...)", 1))
+        raise UserError(
+            Problem(path, "", "expected a mapping at the top level (name, target, cluster...)", 1)
+        )
     try:
         site = Site.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = _loc_for_error(dict(err))
-            problems.append(Problem(path, dotted(loc) or "(top level)", _friendly(dict(err)), line_for(lines, loc)))
+            problems.append(
+                Problem(
+                    path, dotted(loc) or "(top level)", _friendly(dict(err)), line_for(lines, loc)
+                )
+            )
         raise UserError(problems) from exc
     loaded = LoadedSite(site=site, path=path, lines=lines)
+    findings = rules.check(site)
+    if findings:
+        raise UserError(
+            [Problem(path, dotted(loc), msg, loaded.line(loc)) for loc, msg in findings]
+        )
     if check_secrets:
         resolver = SecretResolver(site_dir=path.parent)
         problems = []
@@ -99,7 +119,14 @@ def load_site(arg: Path, *, check_secrets: bool = True) -> LoadedSite:
             try:
                 resolver.check(ref)
             except SecretError as exc:
-                problems.append(Problem(path, dotted(loc), f"unresolvable secret reference {ref!r}: {exc}", loaded.line(loc)))
+                problems.append(
+                    Problem(
+                        path,
+                        dotted(loc),
+                        f"unresolvable secret reference {ref!r}: {exc}",
+                        loaded.line(loc),
+                    )
+                )
         if problems:
             raise UserError(problems)
     return loaded

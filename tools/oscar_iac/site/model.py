@@ -69,7 +69,9 @@ def _check_dns_domain(value: str) -> str:
         raise ValueError(f"a DNS name is at most 253 characters; got {len(value)}")
     labels = value.split(".")
     if len(labels) < 2:
-        raise ValueError(f"expected a DNS domain with at least two labels (e.g. 'example.org'); got {value!r}")
+        raise ValueError(
+            f"expected a DNS domain with at least two labels (e.g. 'example.org'); got {value!r}"
+        )
     for label in labels:
         if not DNS_LABEL_RE.match(label):
             raise ValueError(
@@ -123,7 +125,9 @@ class OpenStackCloud(Strict):
     @model_validator(mode="after")
     def _password_needs_ref(self) -> OpenStackCloud:
         if self.auth == "password" and self.password is None:
-            raise ValueError("auth 'password' needs 'password' (a secret reference such as env:OS_PASSWORD)")
+            raise ValueError(
+                "auth 'password' needs 'password' (a secret reference such as env:OS_PASSWORD)"
+            )
         return self
 
 
@@ -343,7 +347,9 @@ class ModelSpec(Strict):
                 f"{v!r} has {len(v)}"
             )
         if not SERVICE_NAME_RE.match(v):
-            raise ValueError(f"expected lowercase letters, digits and '-' for a service name; got {v!r}")
+            raise ValueError(
+                f"expected lowercase letters, digits and '-' for a service name; got {v!r}"
+            )
         return v
 
 
@@ -386,6 +392,15 @@ class DcacheEventSource(Strict):
 
     _v_name = field_validator("name")(_check_dns_label)
 
+    @field_validator("credential")
+    @classmethod
+    def _external(cls, v: SecretRef) -> SecretRef:
+        if v == "generate":
+            raise ValueError(
+                "a dCache credential is issued by dCache or your IdP; use env:, file: or vault:"
+            )
+        return v
+
     @model_validator(mode="after")
     def _basic_user(self) -> DcacheEventSource:
         if self.auth == "basic" and not self.username:
@@ -397,13 +412,23 @@ EventSource = Annotated[MinioEventSource | DcacheEventSource, Field(discriminato
 
 
 class Artifacts(Strict):
-    """Where IM (and air-gapped hosts) get this project's playbooks and downloads."""
+    """Where IM, the VMs and air-gapped hosts get this project's playbooks and downloads."""
 
-    # URL of this project's playbooks for IM's configure steps: https:// tarball or
-    # git URL in production, file:// for the local site and tests. None: this checkout.
-    playbooks_url: str | None = None
+    # What each VM fetches to run the roles: a git URL (optionally '#<ref>'), an https
+    # tarball, or file:// (embedded IM and tests). None: this checkout, as file://.
+    repo_url: str | None = None
+    # Base URL under which IM downloads the entry playbooks (<base>/playbooks/im/front.yml),
+    # e.g. a raw-file URL of a release tag. None: this checkout, as file://.
+    entry_url: str | None = None
     # Air-gap: a local folder with every artifact (see `oscar-iac airgap`); None: online.
     airgap_dir: str | None = None
+
+    @field_validator("repo_url", "entry_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^(https?|file|git\+https?|git\+ssh|ssh)://", v):
+            raise ValueError(f"expected an https://, file:// or git URL; got {v!r}")
+        return v
 
 
 class Site(Strict):
@@ -420,29 +445,3 @@ class Site(Strict):
     events: list[EventSource] = Field(default_factory=list)
 
     _v_name = field_validator("name")(_check_dns_label)
-
-    @model_validator(mode="after")
-    def _cross_field(self) -> Site:
-        wants_sync = [m.module for m in self.models if m.mode in ("sync", "both")]
-        if wants_sync and not self.stack.knative.enabled:
-            raise ValueError(
-                "models "
-                + ", ".join(repr(m) for m in wants_sync)
-                + " are invoked synchronously (mode sync/both), which needs OSCAR's /run and so "
-                "stack.knative.enabled: true"
-            )
-        if any(e.kind == "dcache" for e in self.events) and not self.stack.nifi.enabled:
-            raise ValueError("dcache event sources need stack.nifi.enabled: true (NiFi carries them)")
-        if self.stack.kubernetes.ha and isinstance(self.target, ImTarget):
-            raise ValueError("stack.kubernetes.ha is only supported on the hosts target for now")
-        names = [e.name for e in self.events]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"event source names must be unique; repeated: {sorted(dup)}")
-        modules = [m.module for m in self.models]
-        dupm = {n for n in modules if modules.count(n) > 1}
-        if dupm:
-            raise ValueError(f"models must be listed once each; repeated: {sorted(dupm)}")
-        if self.stack.oidc.enabled is False and self.stack.oidc.allowed_vos:
-            raise ValueError("stack.oidc.allowed_vos is set but stack.oidc.enabled is false")
-        return self

@@ -1,0 +1,92 @@
+"""Site -> documents: TOSCA and RADL for IM, Ansible inventory/vars, and a summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from oscar_iac.render.ansible_vars import hosts_inventory, role_vars
+from oscar_iac.render.context import SECRET_INPUTS, is_dummy, template_context
+from oscar_iac.render.radl import render_radl
+from oscar_iac.render.tosca import render_tosca, with_inputs
+from oscar_iac.render.translate import check_radl, tosca_to_radl
+from oscar_iac.site.load import LoadedSite
+from oscar_iac.site.model import HostsTarget
+
+__all__ = ["SECRET_INPUTS", "RenderedSite", "render_site", "with_inputs"]
+
+# Stand-in secret values used only to let the translator check a document.
+_PLACEHOLDER = "oscar-iac-placeholder"
+
+
+@dataclass(frozen=True)
+class RenderedSite:
+    """Everything rendered for one site. Holds no secret."""
+
+    tosca: str  # TOSCA YAML to submit to IM (secret inputs empty)
+    radl: str  # RADL that IM's own translator made of `tosca`
+    native_radl: str  # the native RADL template's rendering
+    summary: dict[str, Any]
+    simulated: list[str] = field(default_factory=list)
+    inventory: dict[str, Any] = field(default_factory=dict)  # hosts target only
+
+
+def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
+    """Render every document of a site; with `translate`, check them with IM's code."""
+    site = loaded.site
+    ctx = template_context(loaded)
+    tosca = render_tosca(ctx)
+    native = render_radl(template_context(loaded, offline=True))
+    radl = ""
+    if translate:
+        # The translator downloads http(s) entry playbooks: check the document that
+        # points at this checkout's copies of them (only those URLs differ).
+        offline_tosca = render_tosca(template_context(loaded, offline=True))
+        placeholders = {name: _PLACEHOLDER for name in SECRET_INPUTS}
+        radl = tosca_to_radl(with_inputs(offline_tosca, placeholders), loaded.path)
+        radl = radl.replace(_PLACEHOLDER, "<secret>")
+        check_radl(native, loaded.path, what="native RADL template")
+    simulated: list[str] = []
+    if is_dummy(site):
+        simulated = [
+            "VMs: IM's Dummy cloud reports them running at once (IP 10.0.0.1); nothing is booted",
+            "contextualization: no configure steps are sent, so no playbook runs on the fake VMs",
+            "outputs: endpoints are computed from the site, nothing answers there",
+        ]
+    summary = {
+        "site": site.name,
+        "target": site.target.kind,
+        "cloud": getattr(getattr(site.target, "cloud", None), "kind", None),
+        "cluster": site.cluster.fqdn,
+        "workers": site.cluster.workers.count,
+        "gpu_workers": site.cluster.gpu_workers.count,
+        "kubernetes": site.stack.kubernetes.flavour,
+        "knative": site.stack.knative.enabled,
+        "nifi": site.stack.nifi.enabled,
+        "tls": site.stack.ingress.tls.mode,
+        "oidc": site.stack.oidc.enabled,
+        "models": [m.module for m in site.models],
+        "events": [f"{e.kind}:{e.name}" for e in site.events],
+        "contextualize": ctx["contextualize"],
+        "repo_url": ctx["repo_url"],
+        "entry_url": ctx["entry_url"],
+        "secrets": "TOSCA inputs "
+        + ", ".join(SECRET_INPUTS)
+        + " are empty here; `up` fills them in memory",
+        "role_vars": role_vars(site),
+    }
+    inventory = hosts_inventory(site) if isinstance(site.target, HostsTarget) else {}
+    return RenderedSite(
+        tosca=tosca,
+        radl=radl,
+        native_radl=native,
+        summary=summary,
+        simulated=simulated,
+        inventory=inventory,
+    )
+
+
+def summary_yaml(rendered: RenderedSite) -> str:
+    return yaml.safe_dump({**rendered.summary, "simulated": rendered.simulated}, sort_keys=False)

@@ -1,0 +1,70 @@
+"""Rules that span several fields of a site. Each names the field a user must change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from oscar_iac.site.model import DcacheEventSource, HostsTarget, ImTarget, Site
+from oscar_iac.yamlpos import Loc
+
+Finding = tuple[Loc, str]
+
+
+def check(site: Site) -> list[Finding]:
+    return list(_findings(site))
+
+
+def _findings(site: Site) -> Iterator[Finding]:
+    stack = site.stack
+    if not stack.knative.enabled:
+        for i, m in enumerate(site.models):
+            if m.mode in ("sync", "both"):
+                yield (
+                    ("models", i, "mode"),
+                    f"model {m.module!r} is invoked synchronously (mode {m.mode}), which needs "
+                    "OSCAR's /run and so Knative: set stack.knative.enabled: true or mode: async",
+                )
+    if not stack.nifi.enabled:
+        for i, e in enumerate(site.events):
+            if isinstance(e, DcacheEventSource):
+                yield (
+                    ("events", i, "kind"),
+                    "dcache event sources are carried by NiFi: set stack.nifi.enabled: true",
+                )
+    if stack.kubernetes.ha and isinstance(site.target, ImTarget):
+        yield (
+            ("stack", "kubernetes", "ha"),
+            "HA control planes are supported on the hosts target only",
+        )
+    if (
+        isinstance(site.target, HostsTarget)
+        and len(site.target.workers) != site.cluster.workers.count
+    ):
+        yield (
+            ("cluster", "workers", "count"),
+            f"is {site.cluster.workers.count} but target.workers lists {len(site.target.workers)} "
+            "hosts; on the hosts target they must agree",
+        )
+    if not stack.oidc.enabled and stack.oidc.allowed_vos:
+        yield (("stack", "oidc", "allowed_vos"), "is set but stack.oidc.enabled is false")
+    seen: dict[str, int] = {}
+    for i, e in enumerate(site.events):
+        if e.name in seen:
+            yield (("events", i, "name"), f"{e.name!r} is already used by events[{seen[e.name]}]")
+        seen.setdefault(e.name, i)
+    modules: dict[str, int] = {}
+    services: dict[str, int] = {}
+    for i, m in enumerate(site.models):
+        if m.module in modules:
+            yield (
+                ("models", i, "module"),
+                f"{m.module!r} is already listed at models[{modules[m.module]}]",
+            )
+        modules.setdefault(m.module, i)
+        if m.service:
+            if m.service in services:
+                yield (
+                    ("models", i, "service"),
+                    f"{m.service!r} is already used by models[{services[m.service]}]",
+                )
+            services.setdefault(m.service, i)
