@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
+from oscar_iac.errors import Problem, UserError
 from oscar_iac.render.ansible_vars import hosts_inventory, role_vars
 from oscar_iac.render.context import SECRET_INPUTS, is_dummy, template_context
 from oscar_iac.render.radl import render_radl
@@ -33,6 +36,18 @@ class RenderedSite:
     inventory: dict[str, Any] = field(default_factory=dict)  # hosts target only
 
 
+def _require_local_entry_playbooks(loaded: LoadedSite, ctx: dict[str, Any]) -> None:
+    """IM falls back to downloading a missing implementation from GitHub; refuse first."""
+    if not ctx["contextualize"]:
+        return
+    for conf in ctx["configure_nodes"]:
+        path = Path(urlparse(conf["playbook"]).path)
+        if not path.is_file():
+            raise UserError(
+                Problem(loaded.path, "artifacts", f"entry playbook {path} is missing from this checkout")
+            )
+
+
 def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
     """Render every document of a site; with `translate`, check them with IM's code."""
     site = loaded.site
@@ -43,7 +58,9 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
     if translate:
         # The translator downloads http(s) entry playbooks: check the document that
         # points at this checkout's copies of them (only those URLs differ).
-        offline_tosca = render_tosca(template_context(loaded, offline=True))
+        offline_ctx = template_context(loaded, offline=True)
+        _require_local_entry_playbooks(loaded, offline_ctx)
+        offline_tosca = render_tosca(offline_ctx)
         placeholders = {name: _PLACEHOLDER for name in SECRET_INPUTS}
         radl = tosca_to_radl(with_inputs(offline_tosca, placeholders), loaded.path)
         radl = radl.replace(_PLACEHOLDER, "<secret>")
