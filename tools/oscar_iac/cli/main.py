@@ -51,22 +51,8 @@ def report(exc: OscarIacError) -> int:
 
 
 def run() -> None:
+    """Console entry point: Typer handles usage errors (exit 2) and Ctrl-C; we handle ours."""
     try:
-        app(standalone_mode=False)
+        app()
     except OscarIacError as exc:
         sys.exit(report(exc))
-    except KeyboardInterrupt:
-        err_console.print("interrupted; state was saved, re-run the same command to resume")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            sys.exit(1)
-        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,25 @@ def site_file(arg: Path) -> Path:
     return arg / SITE_FILE if arg.is_dir() else arg
 
 
+def _known_keys() -> set[str]:
+    """Every field name of every model of the site schema (for spelling hints)."""
+    from oscar_iac.site import model
+
+    names: set[str] = set()
+    for obj in vars(model).values():
+        if isinstance(obj, type) and issubclass(obj, BaseModel):
+            names.update(obj.model_fields)
+    return names
+
+
 def _friendly(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see inventories/*/site.yml for the known keys)"
+        loc = err.get("loc", ())
+        key = str(loc[-1]) if loc else ""
+        close = difflib.get_close_matches(key, sorted(_known_keys()), n=1, cutoff=0.75)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"unknown key{hint}; see inventories/*/site.yml for the known keys"
     if kind == "missing":
         return "required field is missing"
     if kind == "union_tag_invalid":

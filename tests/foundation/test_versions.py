@@ -1,0 +1,37 @@
+"""The one versions file: loadable by Python and Ansible alike, well-formed pins."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from foundation.conftest import REPO
+from oscar_iac.versions import VERSIONS_KEY, pin, versions, versions_file
+
+
+def test_the_package_reads_the_repository_file() -> None:
+    assert versions_file() == REPO / "versions.yml"
+
+
+def test_every_component_pins_something() -> None:
+    table = versions()
+    assert {"k3s", "oscar", "minio", "knative_serving", "nifi"} <= set(table)
+    for name, spec in table.items():
+        assert any(k in spec for k in ("version", "chart_version")), name
+
+
+def test_checksums_are_sha256_and_urls_are_https() -> None:
+    for name, spec in versions().items():
+        for art in spec.get("artifacts", []) or []:
+            assert art["url"].startswith("https://"), (name, art)
+            assert re.fullmatch(r"[0-9a-f]{64}", art["sha256"]), (name, art["name"], "sha256")
+
+
+def test_ansible_sees_one_prefixed_variable() -> None:
+    data = yaml.safe_load((REPO / "versions.yml").read_text())
+    assert list(data) == [VERSIONS_KEY]
+
+
+def test_pin_reads_a_value() -> None:
+    assert pin("k3s").startswith("v1.")
