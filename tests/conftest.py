@@ -1,12 +1,14 @@
 """Root conftest: shared fixtures of real components and contract doubles.
 
-Each plugin module is owned by the area that needs it first; every area's tests
+`helpers.cli` gives every test the `cli` fixture (the real CLI, in-process).
+Each other plugin module is owned by the area that needs it first; every area's tests
 may use them:
   components.minio_fixture   a real MinIO server on loopback (built from the Go module proxy)
   doubles.oscar_fixture      the OSCAR manager test double enforcing the v4.1.2 swagger
 """
 
 pytest_plugins = [
+    "helpers.cli",
     "components.minio_fixture",
     "doubles.oscar_fixture",
 ]

@@ -1,0 +1,1 @@
+"""Deployment through the Infrastructure Manager: embedded server, client, state, lifecycle."""

@@ -1,0 +1,151 @@
+"""IM 2.0 REST calls, with retries on transient errors and IM's message on refusals.
+
+im-client 1.8 speaks the same REST API but returns only `(ok, text)`, hiding the
+HTTP status this client needs to tell a transient failure (retry) from a refusal
+(stop and explain), so the few calls used here go through `requests` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from oscar_iac.errors import DeploymentError, OscarIacError
+
+TRANSIENT_STATUS = {502, 503, 504}
+FINAL_STATES = {"configured", "unconfigured", "failed", "stopped", "off", "deleting", "unknown"}
+
+
+class ImError(OscarIacError):
+    """IM refused a request. 400 (document/operation rejected) and 401/403 (credentials)
+    are the user's to fix (exit 2); anything else is a deployment failure (exit 1)."""
+
+    def __init__(self, status: int, message: str, what: str) -> None:
+        self.status = status
+        self.exit_code = 2 if status in (400, 401, 403, 404) else 1
+        super().__init__(f"IM answered {status} to {what}: {message}")
+
+
+class ImUnreachable(DeploymentError):
+    pass
+
+
+def _message(resp: requests.Response) -> str:
+    try:
+        body = resp.json()
+        if isinstance(body, dict) and "message" in body:
+            return str(body["message"])
+    except ValueError:
+        pass
+    return resp.text.strip()[:500] or resp.reason
+
+
+@dataclass
+class ImClient:
+    url: str
+    auth_header: Callable[[], str]  # called per request: tokens may be refreshed between calls
+    verify_tls: bool = True
+    retries: int = 4
+    backoff: float = 0.5
+    timeout: float = 60.0
+    session: requests.Session = field(default_factory=requests.Session, repr=False)
+
+    def _call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": self.auth_header(), "Accept": "application/json"}
+        headers.update(kwargs.pop("headers", {}))
+        delay = self.backoff
+        last: str = ""
+        for attempt in range(self.retries + 1):
+            try:
+                resp = self.session.request(
+                    method,
+                    f"{self.url.rstrip('/')}{path}",
+                    headers=headers,
+                    verify=self.verify_tls,
+                    timeout=self.timeout,
+                    **kwargs,
+                )
+            except requests.ConnectionError as exc:
+                last = f"cannot connect to IM at {self.url} ({type(exc).__name__})"
+            except requests.Timeout:
+                last = f"IM at {self.url} did not answer within {self.timeout:.0f} s"
+            else:
+                if resp.status_code < 400:
+                    return resp
+                if resp.status_code not in TRANSIENT_STATUS and resp.status_code != 500:
+                    raise ImError(resp.status_code, _message(resp), what)
+                last = f"IM answered {resp.status_code} to {what}: {_message(resp)}"
+            if attempt < self.retries:
+                time.sleep(delay)
+                delay *= 2
+        raise ImUnreachable(last, hints=["check the IM endpoint, then re-run the same command"])
+
+    # --- infrastructures
+    def create(self, tosca: str) -> str:
+        resp = self._call(
+            "POST",
+            "/infrastructures",
+            "create infrastructure",
+            params={"async": "yes"},
+            data=tosca.encode(),
+            headers={"Content-Type": "text/yaml"},
+        )
+        inf_id = resp.headers.get("InfID") or resp.json()["uri"].rstrip("/").rsplit("/", 1)[-1]
+        return str(inf_id)
+
+    def list_ids(self) -> list[str]:
+        body = self._call("GET", "/infrastructures", "list infrastructures").json()
+        return [u["uri"].rstrip("/").rsplit("/", 1)[-1] for u in body.get("uri-list", [])]
+
+    def state(self, inf_id: str) -> dict[str, Any]:
+        body = self._call("GET", f"/infrastructures/{inf_id}/state", "get state").json()
+        return dict(body["state"])
+
+    def outputs(self, inf_id: str) -> dict[str, Any]:
+        body = self._call("GET", f"/infrastructures/{inf_id}/outputs", "get outputs").json()
+        return dict(body.get("outputs") or {})
+
+    def contmsg(self, inf_id: str, vm_id: str | None = None) -> str:
+        path = (
+            f"/infrastructures/{inf_id}"
+            + (f"/vms/{vm_id}" if vm_id is not None else "")
+            + "/contmsg"
+        )
+        body = self._call("GET", path, "get contextualization log").json()
+        return str(body.get("contmsg", ""))
+
+    def vms(self, inf_id: str) -> list[str]:
+        body = self._call("GET", f"/infrastructures/{inf_id}", "list VMs").json()
+        return [u["uri"].rstrip("/").rsplit("/", 1)[-1] for u in body.get("uri-list", [])]
+
+    def update(self, inf_id: str, tosca: str) -> list[str]:
+        """POST the TOSCA again: IM adds or removes VMs to match it (scale)."""
+        resp = self._call(
+            "POST",
+            f"/infrastructures/{inf_id}",
+            "update infrastructure",
+            data=tosca.encode(),
+            headers={"Content-Type": "text/yaml"},
+        )
+        return [u["uri"] for u in resp.json().get("uri-list", [])]
+
+    def reconfigure(self, inf_id: str) -> None:
+        self._call("PUT", f"/infrastructures/{inf_id}/reconfigure", "reconfigure")
+
+    def destroy(self, inf_id: str) -> None:
+        self._call(
+            "DELETE", f"/infrastructures/{inf_id}", "destroy infrastructure", params={"async": "no"}
+        )
+
+    def exists(self, inf_id: str) -> bool:
+        try:
+            self.state(inf_id)
+        except ImError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True

@@ -1,0 +1,354 @@
+"""up / status / outputs / logs / scale / reconfigure / down / list, for one site.
+
+Every command acts on what the site's state file records. `up` is resumable: the
+state is saved before IM is asked to create anything and again as soon as IM
+answers with the infrastructure id, so an interrupted `up` is picked up by the
+next `up` (or cleaned by `down`); a create whose answer was lost is found again by
+the site name IM stores with the TOSCA document.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from oscar_iac.errors import DeploymentError, UserError
+from oscar_iac.im import state as st
+from oscar_iac.im.auth import AuthBuilder
+from oscar_iac.im.client import FINAL_STATES, ImClient, ImError
+from oscar_iac.im.progress import Watch
+from oscar_iac.im.server import EmbeddedIM
+from oscar_iac.im.tokens import find_token
+from oscar_iac.paths import site_state_dir
+from oscar_iac.render import SECRET_INPUTS, RenderedSite, render_site, with_inputs
+from oscar_iac.secrets import SecretRef, SecretResolver
+from oscar_iac.site.load import LoadedSite
+from oscar_iac.site.model import ImTarget, LocalCloud
+
+POLL = 0.25  # seconds between state polls: `configured` is noticed within this
+EMBEDDED = "embedded"
+# IM does not resume VM launches it was running when it stopped: an infrastructure
+# that stays 'pending' without a single VM this long after a restart is replaced.
+STALLED_AFTER = 10.0
+
+
+@dataclass
+class Connection:
+    client: ImClient
+    im_label: str  # what the state file records: 'embedded' or the IM URL
+
+
+def _target(loaded: LoadedSite) -> ImTarget:
+    tgt = loaded.site.target
+    if not isinstance(tgt, ImTarget):
+        raise UserError(
+            f"{loaded.path}: target.kind is '{tgt.kind}'; this command drives the Infrastructure "
+            "Manager. For the hosts target run: ansible-playbook -i <rendered hosts.yml> playbooks/site.yml"
+        )
+    return tgt
+
+
+def _resolver(loaded: LoadedSite) -> SecretResolver:
+    return SecretResolver(site_dir=loaded.directory, state_dir=site_state_dir(loaded.site.name))
+
+
+@contextlib.contextmanager
+def connect(loaded: LoadedSite) -> Iterator[Connection]:
+    """A client for the site's IM; for `endpoint: embedded`, a real local IM for the duration."""
+    tgt = _target(loaded)
+    builder = AuthBuilder(target=tgt)
+    if isinstance(tgt.cloud, LocalCloud):
+        res = _resolver(loaded)
+        builder.im_username = f"oscar-iac-{loaded.site.name}"
+        builder.im_password = res.resolve(SecretRef("generate"), "im_password")
+    else:
+        builder.token = find_token(tgt.token, loaded.path)
+        if getattr(tgt.cloud, "auth", "oidc") == "password":
+            pw = getattr(tgt.cloud, "password", None)
+            assert pw is not None
+            builder.cloud_password = _resolver(loaded).resolve(pw, "cloud_password")
+    if tgt.endpoint == EMBEDDED:
+        with EmbeddedIM(site_state_dir(loaded.site.name) / "im") as server:
+            yield Connection(ImClient(server.url, builder.header), EMBEDDED)
+    else:
+        url = str(tgt.endpoint)
+        yield Connection(ImClient(url, builder.header, verify_tls=tgt.verify_tls), url)
+
+
+def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = None) -> str:
+    """The TOSCA with secrets filled in memory (never written anywhere by us)."""
+    res = _resolver(loaded)
+    stack = loaded.site.stack
+    refs: dict[str, SecretRef] = {
+        "oscar_password": stack.oscar.password,
+        "minio_secret_key": stack.minio.secret_key,
+    }
+    values: dict[str, Any] = {name: res.resolve(refs[name], name) for name in SECRET_INPUTS}
+    if workers is not None:
+        values["wn_num"] = workers
+    return with_inputs(rendered.tosca, values)
+
+
+def _find_lost_create(conn: Connection, site: str) -> str | None:
+    """An infrastructure of this site that IM created but whose id we never recorded."""
+    for inf_id in conn.client.list_ids():
+        try:
+            resp = conn.client._call("GET", f"/infrastructures/{inf_id}/tosca", "get TOSCA")
+            doc = yaml.safe_load(resp.json().get("tosca", "")) or {}
+        except (ImError, ValueError, yaml.YAMLError):
+            continue
+        if (doc.get("metadata") or {}).get("site") == site:
+            return inf_id
+    return None
+
+
+def _stalled(conn: Connection, inf_id: str) -> bool:
+    """True when the embedded IM holds a creation it will never finish (see STALLED_AFTER)."""
+    if conn.im_label != EMBEDDED:
+        return False
+    deadline = time.monotonic() + STALLED_AFTER
+    while time.monotonic() < deadline:
+        state = conn.client.state(inf_id)
+        if state.get("state") != "pending" or state.get("vm_states"):
+            return False
+        time.sleep(POLL)
+    return True
+
+
+def wait(conn: Connection, inf_id: str, timeout: float, quiet: bool = False) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    state: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        watch = None if quiet else stack.enter_context(Watch(inf_id))
+        while time.monotonic() < deadline:
+            state = conn.client.state(inf_id)
+            if watch:
+                watch.update(state)
+            if state.get("state") in FINAL_STATES:
+                return state
+            time.sleep(POLL)
+    raise DeploymentError(
+        f"infrastructure {inf_id} is still '{state.get('state')}' after {timeout:.0f} s",
+        hints=["oscar-iac status SITE", "oscar-iac logs SITE", "oscar-iac down SITE"],
+    )
+
+
+def _failure(
+    conn: Connection, loaded: LoadedSite, inf_id: str, state: dict[str, Any]
+) -> DeploymentError:
+    log = conn.client.contmsg(inf_id)
+    tail = "\n".join(log.strip().splitlines()[-25:])
+    site = str(loaded.directory)
+    return DeploymentError(
+        f"infrastructure {inf_id} ended '{state.get('state')}' "
+        f"(VMs: {state.get('vm_states')}). Last lines of IM's contextualization log:\n{tail}",
+        hints=[f"oscar-iac logs {site}", f"oscar-iac reconfigure {site}", f"oscar-iac down {site}"],
+    )
+
+
+@dataclass
+class UpResult:
+    deployment: st.Deployment
+    rendered: RenderedSite
+    action: str  # created | resumed | reconciled | unchanged
+
+
+def up(
+    loaded: LoadedSite,
+    timeout: float = 3600,
+    quiet: bool = False,
+    on_event: Callable[[str], None] = lambda _: None,
+) -> UpResult:
+    site = loaded.site
+    _target(loaded)  # refuse a hosts target before rendering anything
+    rendered = render_site(loaded)
+    workers = site.cluster.workers.count
+    with connect(loaded) as conn:
+        dep = st.load(site.name)
+        history = list(dep.history) if dep else []  # kept across replacements
+        action = "created"
+        if (
+            dep
+            and dep.inf_id
+            and dep.phase == "created"
+            and dep.im_url == conn.im_label
+            and conn.client.exists(dep.inf_id)
+            and _stalled(conn, dep.inf_id)
+        ):
+            on_event(
+                f"infrastructure {dep.inf_id} was interrupted before any VM existed; replacing it"
+            )
+            conn.client.destroy(dep.inf_id)
+            dep.note(f"replaced stalled infrastructure {dep.inf_id}")
+            history = list(dep.history)
+            dep = None
+        if dep and dep.inf_id and dep.phase != "destroyed" and dep.im_url == conn.im_label:
+            if conn.client.exists(dep.inf_id):
+                action = (
+                    "resumed" if dep.phase in ("creating", "created", "failed") else "reconciled"
+                )
+                if dep.workers != workers:
+                    on_event(f"scaling workers {dep.workers} -> {workers}")
+                    conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
+                    dep.workers = workers
+                    dep.note(f"scaled to {workers} workers")
+                    st.save(dep)
+                elif action == "reconciled":
+                    action = "unchanged"
+            else:
+                on_event(f"infrastructure {dep.inf_id} is gone from IM; creating a new one")
+                dep = None
+        elif dep and dep.phase == "creating" and not dep.inf_id:
+            lost = _find_lost_create(conn, site.name)
+            if lost:
+                dep.inf_id, action = lost, "resumed"
+                dep.note(f"found infrastructure {lost} created by an interrupted up")
+                st.save(dep)
+        if dep is None or not dep.inf_id or dep.phase == "destroyed" or dep.im_url != conn.im_label:
+            dep = st.Deployment(
+                site=site.name,
+                im_url=conn.im_label,
+                phase="creating",
+                workers=workers,
+                history=history,
+            )
+            dep.note("create requested")
+            st.save(dep)  # before asking IM: an interruption is found again by _find_lost_create
+            dep.inf_id = conn.client.create(_document(loaded, rendered, workers))
+            dep.created_at = st.now()
+            dep.phase = "created"
+            dep.note(f"IM created infrastructure {dep.inf_id}")
+            st.save(dep)
+            action = "created"
+        assert dep.inf_id
+        on_event(f"waiting for infrastructure {dep.inf_id}")
+        state = wait(conn, dep.inf_id, timeout, quiet)
+        if state.get("state") != "configured":
+            dep.phase = "failed"
+            dep.note(f"ended {state.get('state')}")
+            st.save(dep)
+            raise _failure(conn, loaded, dep.inf_id, state)
+        dep.outputs = conn.client.outputs(dep.inf_id)
+        dep.phase = "configured"
+        dep.note("configured")
+        st.save(dep)
+        return UpResult(dep, rendered, action)
+
+
+def _recorded(loaded: LoadedSite) -> st.Deployment:
+    dep = st.load(loaded.site.name)
+    if dep is None or not dep.inf_id or dep.phase == "destroyed":
+        raise UserError(
+            f"site '{loaded.site.name}' has no deployment recorded; run: oscar-iac up {loaded.directory}"
+        )
+    return dep
+
+
+def status(loaded: LoadedSite) -> tuple[st.Deployment, dict[str, Any]]:
+    dep = _recorded(loaded)
+    with connect(loaded) as conn:
+        assert dep.inf_id
+        return dep, conn.client.state(dep.inf_id)
+
+
+def outputs(loaded: LoadedSite, refresh: bool = False) -> dict[str, Any]:
+    dep = _recorded(loaded)
+    if refresh:
+        with connect(loaded) as conn:
+            assert dep.inf_id
+            dep.outputs = conn.client.outputs(dep.inf_id)
+            dep.note("outputs refreshed")
+            st.save(dep)
+    return dep.outputs
+
+
+def logs(loaded: LoadedSite, vm: str | None = None) -> str:
+    dep = _recorded(loaded)
+    with connect(loaded) as conn:
+        assert dep.inf_id
+        return conn.client.contmsg(dep.inf_id, vm)
+
+
+def follow_logs(
+    loaded: LoadedSite,
+    emit: Callable[[str], None],
+    vm: str | None = None,
+    interval: float = 2.0,
+    limit: float | None = None,
+) -> None:
+    """Print new log lines until the infrastructure reaches a final state."""
+    dep = _recorded(loaded)
+    seen = 0
+    started = time.monotonic()
+    with connect(loaded) as conn:
+        assert dep.inf_id
+        while True:
+            text = conn.client.contmsg(dep.inf_id, vm)
+            lines = text.splitlines()
+            for line in lines[seen:]:
+                emit(line)
+            seen = len(lines)
+            if conn.client.state(dep.inf_id).get("state") in FINAL_STATES:
+                return
+            if limit is not None and time.monotonic() - started > limit:
+                return
+            time.sleep(interval)
+
+
+def scale(
+    loaded: LoadedSite, workers: int, timeout: float = 3600, quiet: bool = False
+) -> st.Deployment:
+    if workers < 0:
+        raise UserError("--workers must be 0 or more")
+    dep = _recorded(loaded)
+    rendered = render_site(loaded)
+    with connect(loaded) as conn:
+        assert dep.inf_id
+        conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
+        dep.workers = workers
+        dep.note(f"scaled to {workers} workers")
+        st.save(dep)
+        state = wait(conn, dep.inf_id, timeout, quiet)
+        if state.get("state") != "configured":
+            raise _failure(conn, loaded, dep.inf_id, state)
+        dep.outputs = conn.client.outputs(dep.inf_id)
+        st.save(dep)
+        return dep
+
+
+def reconfigure(loaded: LoadedSite, timeout: float = 3600, quiet: bool = False) -> st.Deployment:
+    dep = _recorded(loaded)
+    with connect(loaded) as conn:
+        assert dep.inf_id
+        conn.client.reconfigure(dep.inf_id)
+        dep.note("reconfigure requested")
+        st.save(dep)
+        state = wait(conn, dep.inf_id, timeout, quiet)
+        if state.get("state") != "configured":
+            raise _failure(conn, loaded, dep.inf_id, state)
+        dep.phase = "configured"
+        st.save(dep)
+        return dep
+
+
+def down(loaded: LoadedSite) -> st.Deployment:
+    dep = _recorded(loaded)
+    with connect(loaded) as conn:
+        assert dep.inf_id
+        if conn.client.exists(dep.inf_id):
+            conn.client.destroy(dep.inf_id)
+        dep.phase = "destroyed"
+        dep.outputs = {}
+        dep.note(f"destroyed infrastructure {dep.inf_id}")
+        st.save(dep)
+        return dep
+
+
+def list_infrastructures(loaded: LoadedSite) -> list[str]:
+    with connect(loaded) as conn:
+        return conn.client.list_ids()
