@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Build the real MinIO server (and, on request, the `mc` client) from the Go module
+# proxy, at the versions pinned in versions.yml (oscar_iac_versions.minio.go_module and
+# oscar_iac_versions.minio_mc.go_module). Idempotent: an existing binary whose version
+# stamp matches the pin is kept. Everything is cached under .cache/ (gitignored), so CI
+# can cache it between runs.
+#
+# Usage: tests/components/build-minio.sh [minio] [mc]     (default: minio mc)
+#
+# MinIO tags its releases RELEASE.<date>, which are not semantic versions; the module
+# proxy serves them as pseudo-versions (v0.0.0-<commit time>-<commit>), which is what
+# versions.yml pins.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cache="${repo}/.cache"
+export GOPATH="${cache}/go"
+export GOMODCACHE="${cache}/go/mod"
+export GOCACHE="${cache}/go/build"
+export GOBIN="${cache}/bin"
+# Build with the Go installed here; never fetch another toolchain.
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+export GOFLAGS="-mod=mod"
+export CGO_ENABLED=0
+PATH="/usr/local/go/bin:${PATH}"
+
+if ! command -v go >/dev/null 2>&1; then
+    echo "build-minio.sh: 'go' not found (expected /usr/local/go/bin/go)" >&2
+    exit 1
+fi
+
+# Read a pin from versions.yml without needing the venv: the file is plain YAML
+# that python3 + PyYAML from the venv can parse; fall back to a line scan.
+pin() {  # pin <component> <key>
+    local py="${repo}/.venv/bin/python"
+    [ -x "${py}" ] || py=python3
+    "${py}" - "$1" "$2" "${repo}/versions.yml" <<'PY'
+import sys, re
+comp, key, path = sys.argv[1:4]
+try:
+    import yaml
+    data = yaml.safe_load(open(path))["oscar_iac_versions"]
+    print(data[comp][key])
+except ImportError:
+    cur = None
+    for line in open(path):
+        m = re.match(r"^  (\w+):\s*$", line)
+        if m:
+            cur = m.group(1)
+        m = re.match(r'^    (\w+):\s*"?([^"#]+?)"?\s*$', line)
+        if m and cur == comp and m.group(1) == key:
+            print(m.group(2)); break
+PY
+}
+
+mkdir -p "${GOBIN}"
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(minio mc)
+
+for t in "${targets[@]}"; do
+    case "${t}" in
+        minio) module="github.com/minio/minio"; version="$(pin minio go_module)" ;;
+        mc) module="github.com/minio/mc"; version="$(pin minio_mc go_module)" ;;
+        *) echo "build-minio.sh: unknown target '${t}' (expected minio or mc)" >&2; exit 2 ;;
+    esac
+    stamp="${GOBIN}/.${t}.version"
+    if [ -x "${GOBIN}/${t}" ] && [ "$(cat "${stamp}" 2>/dev/null)" = "${version}" ]; then
+        echo "build-minio.sh: ${t} ${version} already built"
+        continue
+    fi
+    echo "build-minio.sh: go install ${module}@${version}"
+    start=$(date +%s)
+    go install "${module}@${version}"
+    echo "${version}" > "${stamp}"
+    echo "build-minio.sh: ${t} built in $(( $(date +%s) - start )) s"
+done
