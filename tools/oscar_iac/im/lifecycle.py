@@ -228,6 +228,7 @@ def up(
         assert dep.inf_id
         on_event(f"waiting for infrastructure {dep.inf_id}")
         state = wait(conn, dep.inf_id, timeout, quiet)
+        on_event(f"infrastructure {dep.inf_id} is {state.get('state')}")
         if state.get("state") != "configured":
             dep.phase = "failed"
             dep.note(f"ended {state.get('state')}")
