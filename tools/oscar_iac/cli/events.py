@@ -1,9 +1,145 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""`oscar-iac events plan|apply|remove SITE`: wire storage events to OSCAR services."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from oscar_iac.errors import DeploymentError, Problem, UserError
+from oscar_iac.events import Change, run
+from oscar_iac.events.orchestrate import Operation
+from oscar_iac.oscar import OscarConnection
+from oscar_iac.paths import site_state_dir
+from oscar_iac.secrets import SecretError, SecretResolver
+from oscar_iac.site import load_site
+from oscar_iac.site.load import LoadedSite
+
+console = Console(highlight=False)
+events_app = typer.Typer(
+    help="Storage events → OSCAR services (external MinIO webhooks, dCache via NiFi).\n\n"
+    "Example: oscar-iac events plan inventories/egi-example",
+    no_args_is_help=True,
+)
+
+SITE_ARG = typer.Argument(
+    ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
+)
+ENDPOINT_OPT = typer.Option(
+    None,
+    "--oscar-endpoint",
+    help="OSCAR URL; default: `oscar_endpoint` from the site's deployment state.",
+)
+USER_OPT = typer.Option(
+    None, "--oscar-user", help="OSCAR user; default: the site's stack.oscar.username."
+)
+ONLY_OPT = typer.Option(None, "--source", help="Only the event source with this name.")
+
+
+def _oscar(loaded: LoadedSite, endpoint: str | None, user: str | None) -> OscarConnection:
+    """The OSCAR endpoint: the flag, else the deployment state; password from env or site."""
+    site = loaded.site
+    if endpoint is None:
+        from oscar_iac.im import state
+
+        dep = state.load(site.name)
+        endpoint = str((dep.outputs if dep else {}).get("oscar_endpoint") or "") or None
+        if endpoint is None:
+            raise DeploymentError(
+                f"no OSCAR endpoint known for site '{site.name}' (not deployed yet?)",
+                hints=[
+                    f"oscar-iac up {loaded.directory}",
+                    f"oscar-iac events apply {loaded.directory} --oscar-endpoint URL",
+                ],
+            )
+    password = os.environ.get("OSCAR_PASSWORD")
+    if not password:
+        resolver = SecretResolver(loaded.directory, site_state_dir(site.name))
+        try:
+            password = resolver.resolve(site.stack.oscar.password, "oscar_password")
+        except SecretError as e:
+            raise UserError(
+                Problem(
+                    loaded.path,
+                    "stack.oscar.password",
+                    f"{e}; or set OSCAR_PASSWORD in the environment",
+                    loaded.line(("stack", "oscar", "password")),
+                )
+            ) from e
+    # TLS verification stays on: a self-signed OSCAR needs its CA in the system store.
+    return OscarConnection(endpoint, user or site.stack.oscar.username, password)
+
+
+def _show(title: str, changes: list[Change]) -> None:
+    table = Table(title=title)
+    for col in ("source", "kind", "object", "action", "detail"):
+        table.add_column(col)
+    colour = {"create": "green", "update": "yellow", "delete": "red", "unchanged": "dim"}
+    for c in changes:
+        table.add_row(c.source, c.kind, c.obj, f"[{colour[c.action]}]{c.action}[/]", c.detail)
+    console.print(table)
+    counts = {a: sum(1 for c in changes if c.action == a) for a in colour}
+    console.print(", ".join(f"{n} {a}" for a, n in counts.items() if n) or "no event sources")
+
+
+def _do(
+    op: Operation, site: Path, endpoint: str | None, user: str | None, only: str | None
+) -> None:
+    loaded = load_site(site)
+    if not loaded.site.events:
+        console.print(f"site '{loaded.site.name}' has no event sources")
+        return
+    oscar = _oscar(loaded, endpoint, user)
+    with console.status(f"events {op}: {len(loaded.site.events)} source(s)…"):
+        changes = run(loaded, oscar, op, only=only)
+    _show(f"events {op} — {loaded.site.name}", changes)
+
+
+@events_app.command("plan")
+def plan(
+    site: Path = SITE_ARG,
+    oscar_endpoint: str | None = ENDPOINT_OPT,
+    oscar_user: str | None = USER_OPT,
+    source: str | None = ONLY_OPT,
+) -> None:
+    """Show what `apply` would change for each event source. Changes nothing.
+
+    Example: OSCAR_PASSWORD=... oscar-iac events plan inventories/egi-example
+    """
+    _do("plan", site, oscar_endpoint, oscar_user, source)
+
+
+@events_app.command("apply")
+def apply(
+    site: Path = SITE_ARG,
+    oscar_endpoint: str | None = ENDPOINT_OPT,
+    oscar_user: str | None = USER_OPT,
+    source: str | None = ONLY_OPT,
+) -> None:
+    """Wire each event source to its OSCAR service and check it is active. Idempotent.
+
+    Example: oscar-iac events apply inventories/egi-example --oscar-endpoint https://oscar.example.org
+    """
+    _do("apply", site, oscar_endpoint, oscar_user, source)
+
+
+@events_app.command("remove")
+def remove(
+    site: Path = SITE_ARG,
+    oscar_endpoint: str | None = ENDPOINT_OPT,
+    oscar_user: str | None = USER_OPT,
+    source: str | None = ONLY_OPT,
+) -> None:
+    """Undo exactly what `apply` added (objects tagged oscar-iac-<source>); others stay.
+
+    Example: oscar-iac events remove inventories/egi-example --source edge-minio
+    """
+    _do("remove", site, oscar_endpoint, oscar_user, source)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
+    app.add_typer(events_app, name="events")
