@@ -98,7 +98,7 @@ class MinioServer:
 def start_minio(base: Path) -> MinioServer:
     """Start a real MinIO server with fresh credentials; the caller stops it."""
     if not MINIO_BIN.exists():
-        build_minio("minio")
+        build_minio()  # the server and `mc` (for people debugging a test by hand)
     port, console = free_port(), free_port()
     data_dir = base / "data"
     data_dir.mkdir(parents=True)
