@@ -34,21 +34,39 @@ def big_site(folder: Path) -> Path:
     data["name"] = "bench"
     data["stack"]["nifi"] = {"enabled": True}
     data["models"] = [
-        {"module": f"model-{i:02d}", "mode": ["sync", "async", "both"][i % 3],
-         "overrides": {"memory": "2 GiB", "cpu": 1, "environment": {"I": str(i)}}}
+        {
+            "module": f"model-{i:02d}",
+            "mode": ["sync", "async", "both"][i % 3],
+            "overrides": {"memory": "2 GiB", "cpu": 1, "environment": {"I": str(i)}},
+        }
         for i in range(50)
     ]
     events = []
     for i in range(10):
         if i % 2:
-            events.append({"kind": "minio", "name": f"edge-{i}", "endpoint": "https://edge.example.org",
-                           "access_key": "edge", "secret_key": "env:BENCH_SECRET",
-                           "bucket": f"bucket-{i}", "service": f"model-{i:02d}"})
+            events.append(
+                {
+                    "kind": "minio",
+                    "name": f"edge-{i}",
+                    "endpoint": "https://edge.example.org",
+                    "access_key": "edge",
+                    "secret_key": "env:BENCH_SECRET",
+                    "bucket": f"bucket-{i}",
+                    "service": f"model-{i:02d}",
+                }
+            )
         else:
-            events.append({"kind": "dcache", "name": f"dcache-{i}",
-                           "frontend": "https://dcache.example.org:3880",
-                           "webdav": "https://dcache.example.org:2880", "path": f"/data/{i}",
-                           "credential": "env:BENCH_SECRET", "service": f"model-{i:02d}"})
+            events.append(
+                {
+                    "kind": "dcache",
+                    "name": f"dcache-{i}",
+                    "frontend": "https://dcache.example.org:3880",
+                    "webdav": "https://dcache.example.org:2880",
+                    "path": f"/data/{i}",
+                    "credential": "env:BENCH_SECRET",
+                    "service": f"model-{i:02d}",
+                }
+            )
     data["events"] = events
     site = folder / "bench"
     site.mkdir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -66,8 +67,11 @@ def test_cloud_sites_run_the_projects_entry_playbooks() -> None:
     impl = conf["interfaces"]["Standard"]["configure"]["implementation"]
     assert impl.endswith("/playbooks/im/worker.yml")
     assert impl.startswith("https://")  # what IM downloads in production
-    # IM merged the entry play into a configure step of the translated RADL.
-    assert "configure wn_conf_wn_conf" in rendered.radl or "configure wn_conf" in rendered.radl
+    # IM merged the entry play into a configure step of the translated RADL...
+    assert "configure wn_conf" in rendered.radl
+    # ... and orders the workers after the front (they join its k3s server).
+    steps = dict(re.findall(r"system (\w+) configure \S+ step (\d+)", rendered.radl))
+    assert int(steps["wn"]) > int(steps["front"])
 
 
 def test_secrets_never_reach_rendered_files(tmp_path: Path, cli: Callable[..., CliResult]) -> None:

@@ -18,7 +18,7 @@ def test_every_component_pins_something() -> None:
     table = versions()
     assert {"k3s", "oscar", "minio", "knative_serving", "nifi"} <= set(table)
     for name, spec in table.items():
-        assert any(k in spec for k in ("version", "chart_version")), name
+        assert any(k in spec for k in ("version", "chart_version", "go_module")), name
 
 
 def test_checksums_are_sha256_and_urls_are_https() -> None:
