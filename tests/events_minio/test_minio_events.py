@@ -225,3 +225,28 @@ def test_unreachable_minio_is_a_deployment_error(
     with pytest.raises(DeploymentError) as err:
         backend.apply(source, oscar_conn, resolver)
     assert "unreachable" in str(err.value)
+
+
+def test_apply_resumes_after_a_run_that_died_before_the_restart(
+    minio_server: MinioServer,
+    minio_bucket: str,
+    oscar_jobs: OscarJobsDouble,
+    oscar_conn: OscarConnection,
+    resolver: SecretResolver,
+) -> None:
+    token = oscar_jobs.add_service("plants")
+    source = make_source(minio_server, minio_bucket, "plants", prefix="", suffix="")
+    before = _snapshot(minio_server, minio_bucket)
+    # What an interrupted apply leaves: the target written to MinIO's config, no restart.
+    backend._Minio(source, resolver).set_target(backend._desired(source, oscar_conn))
+
+    # MinIO reports its running config, which lacks the target until a restart: the
+    # next apply sees it missing, writes it again and restarts.
+    changes = backend.apply(source, oscar_conn, resolver)
+    assert [c.action for c in changes] == ["create", "create"]
+    _put(minio_server, minio_bucket, "resumed.txt")
+    jobs = _wait_jobs(oscar_jobs, "plants", 1)
+    assert [j.authorization for j in jobs] == [f"Bearer {token}"]
+
+    backend.remove(source, oscar_conn, resolver)
+    assert _snapshot(minio_server, minio_bucket) == before

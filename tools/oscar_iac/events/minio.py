@@ -9,7 +9,9 @@ For an event source `name`, this backend owns exactly two things on the MinIO se
 MinIO redacts the token when its config is read back, so the target carries a
 `comment` with a fingerprint of endpoint + token: a changed token shows up as `update`.
 Notification targets are not a dynamic MinIO sub-system: the server is restarted after
-the target changes, as `mc admin config set` would tell you to.
+the target changes, as `mc admin config set` would tell you to. MinIO reports its running
+config, so a run that died between writing the target and the restart leaves a target the
+next run sees as missing: it writes it again and restarts (resumable).
 """
 
 from __future__ import annotations
@@ -333,8 +335,9 @@ def apply(source: object, oscar: OscarConnection, secrets: SecretResolver) -> li
         m.set_target(desired)
         m.restart()
     if queue != "unchanged":
-        others = [q for q in m.get_notification().queue_config_list if not _ours(src, q)]
-        m.set_notification(_with_queues(config, [*others, _desired_queue(src)]))
+        fresh = m.get_notification()
+        others = [q for q in fresh.queue_config_list if not _ours(src, q)]
+        m.set_notification(_with_queues(fresh, [*others, _desired_queue(src)]))
     _verify(src, m)
     return _changes(src, target, queue, desired)
 
