@@ -250,3 +250,20 @@ def test_apply_resumes_after_a_run_that_died_before_the_restart(
 
     backend.remove(source, oscar_conn, resolver)
     assert _snapshot(minio_server, minio_bucket) == before
+
+
+def test_verify_reads_the_targets_online_status_from_minio(
+    minio_server: MinioServer,
+    minio_bucket: str,
+    oscar_jobs: OscarJobsDouble,
+    oscar_conn: OscarConnection,
+    resolver: SecretResolver,
+) -> None:
+    oscar_jobs.add_service("plants")
+    source = make_source(minio_server, minio_bucket, "plants")
+    backend.apply(source, oscar_conn, resolver)
+    try:
+        assert backend._Minio(source, resolver).target_online() is True
+    finally:
+        backend.remove(source, oscar_conn, resolver)
+    assert backend._Minio(source, resolver).target_online() is None  # gone

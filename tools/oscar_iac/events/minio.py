@@ -229,7 +229,7 @@ class _Minio:
 def _find_status(node: Any, ident: str) -> bool | None:
     if isinstance(node, dict):
         for key, value in node.items():
-            if ident in str(key) and isinstance(value, dict) and "status" in value:
+            if str(key) == ident and isinstance(value, dict) and "status" in value:
                 return str(value["status"]).lower() == "online"
             found = _find_status(value, ident)
             if found is not None:
