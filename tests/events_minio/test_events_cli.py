@@ -127,3 +127,24 @@ def test_cli_without_endpoint_or_state_exits_1_with_hint(
     r = cli("events", "plan", str(site))
     assert r.code == 1, r.out + r.err
     assert "no OSCAR endpoint" in r.out + r.err
+
+
+@pytest.mark.usefixtures("env")
+def test_cli_takes_the_oscar_endpoint_from_the_deployment_state(
+    cli: Cli,
+    tmp_path: Path,
+    minio_server: MinioServer,
+    minio_bucket: str,
+    oscar_jobs: OscarJobsDouble,
+) -> None:
+    from oscar_iac.im import state
+
+    oscar_jobs.add_service("plants")
+    site = _site(tmp_path, minio_server.url, minio_bucket, "plants")
+    dep = state.Deployment(
+        site="evsite", im_url="embedded", outputs={"oscar_endpoint": oscar_jobs.url}
+    )
+    state.save(dep)
+    r = cli("events", "plan", str(site))
+    assert r.code == 0, r.out + r.err
+    assert "2 create" in r.out  # the token was read from the OSCAR named in the state

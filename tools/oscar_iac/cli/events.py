@@ -39,14 +39,21 @@ USER_OPT = typer.Option(
 ONLY_OPT = typer.Option(None, "--source", help="Only the event source with this name.")
 
 
+def _state_endpoint(site_name: str) -> str | None:
+    """`oscar_endpoint` from the deployment state that `oscar-iac up` writes, if any."""
+    try:
+        from oscar_iac.im import state
+    except ImportError:  # a build without the IM lifecycle: no deployment state
+        return None
+    dep = state.load(site_name)
+    return str((dep.outputs if dep else {}).get("oscar_endpoint") or "") or None
+
+
 def _oscar(loaded: LoadedSite, endpoint: str | None, user: str | None) -> OscarConnection:
     """The OSCAR endpoint: the flag, else the deployment state; password from env or site."""
     site = loaded.site
     if endpoint is None:
-        from oscar_iac.im import state
-
-        dep = state.load(site.name)
-        endpoint = str((dep.outputs if dep else {}).get("oscar_endpoint") or "") or None
+        endpoint = _state_endpoint(site.name)
         if endpoint is None:
             raise DeploymentError(
                 f"no OSCAR endpoint known for site '{site.name}' (not deployed yet?)",
