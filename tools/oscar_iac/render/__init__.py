@@ -44,7 +44,9 @@ def _require_local_entry_playbooks(loaded: LoadedSite, ctx: dict[str, Any]) -> N
         path = Path(urlparse(conf["playbook"]).path)
         if not path.is_file():
             raise UserError(
-                Problem(loaded.path, "artifacts", f"entry playbook {path} is missing from this checkout")
+                Problem(
+                    loaded.path, "artifacts", f"entry playbook {path} is missing from this checkout"
+                )
             )
 
 
