@@ -170,7 +170,22 @@ def list_(site: Path = SITE) -> None:
         out.print(inf_id)
 
 
+def preflight(site: Path = SITE) -> None:
+    """Check a cloud site before `up`: token validity, VO membership, project; says what it
+    could not check (offline, or without fedcloudclient/openstacksdk). Exit 1 if a check fails.
+
+    Example: oscar-iac preflight inventories/egi-example
+    """
+    checks = lifecycle.run_preflight(load_site(site))
+    for c in checks:
+        style = {"ok": "green", "failed": "red"}.get(c.outcome, "yellow")
+        out.print(f"[{style}]{c.outcome:>11}[/]  {c.name}: {c.detail}")
+    if any(c.outcome == "failed" for c in checks):
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("preflight")(preflight)
     for fn in (up, status, outputs, logs, scale, reconfigure, down):
         app.command(fn.__name__)(fn)
     app.command("list")(list_)

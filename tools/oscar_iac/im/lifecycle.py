@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from oscar_iac.errors import DeploymentError, UserError
+from oscar_iac.im import preflight
 from oscar_iac.im import state as st
 from oscar_iac.im.auth import AuthBuilder
 from oscar_iac.im.client import FINAL_STATES, ImClient, ImError
@@ -68,6 +69,13 @@ def connect(loaded: LoadedSite) -> Iterator[Connection]:
         builder.im_password = res.resolve(SecretRef("generate"), "im_password")
     else:
         builder.token = find_token(tgt.token, loaded.path)
+        failed = [c for c in preflight.run(tgt, builder.token) if c.outcome == "failed"]
+        if failed:
+            raise UserError(
+                f"{loaded.path}: preflight failed:\n"
+                + preflight.summary(failed)
+                + f"\nsee: oscar-iac preflight {loaded.directory}"
+            )
         if getattr(tgt.cloud, "auth", "oidc") == "password":
             pw = getattr(tgt.cloud, "password", None)
             assert pw is not None
@@ -348,6 +356,12 @@ def down(loaded: LoadedSite) -> st.Deployment:
         dep.note(f"destroyed infrastructure {dep.inf_id}")
         st.save(dep)
         return dep
+
+
+def run_preflight(loaded: LoadedSite) -> list[preflight.Check]:
+    tgt = _target(loaded)
+    token = None if isinstance(tgt.cloud, LocalCloud) else find_token(tgt.token, loaded.path)
+    return preflight.run(tgt, token)
 
 
 def list_infrastructures(loaded: LoadedSite) -> list[str]:
