@@ -6,6 +6,7 @@ network; this test is where the reference is read (../shared/specs), never at ru
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,9 @@ import yaml
 
 from foundation.conftest import REPO
 
-REFERENCE = REPO.parent / "shared" / "specs" / "im-tosca-custom_types.yaml"
+# CI puts shared/ beside the clone; OSCAR_IAC_SHARED points elsewhere when it is not.
+SHARED = Path(os.environ.get("OSCAR_IAC_SHARED", REPO.parent / "shared"))
+REFERENCE = SHARED / "specs" / "im-tosca-custom_types.yaml"
 OURS = REPO / "templates" / "tosca" / "types.yaml"
 SECTIONS = ("data_types", "capability_types", "node_types")
 
