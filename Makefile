@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.runtime
 SITE ?= inventories/local
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -12,9 +13,14 @@ export PATH := $(abspath $(BIN)):$(PATH)
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml requirements-test.txt
+# The demo needs only the package; tests add the dev tools (Ansible, Molecule, linters).
+$(RUNTIME_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP) pyproject.toml requirements-test.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]' -r requirements-test.txt
 	@touch $(STAMP)
 
@@ -23,7 +29,7 @@ venv: $(STAMP) ## Create .venv with oscar-iac and its test tools
 system-deps: ## Install the Debian packages the tests use (podman, debootstrap, ...)
 	bash .ci/install-system.sh
 
-demo: $(STAMP) ## Main job: deploy the embedded default site (real local IM, Dummy cloud)
+demo: $(RUNTIME_STAMP) ## Main job: deploy the embedded default site (real local IM, Dummy cloud)
 	$(BIN)/oscar-iac up $(SITE)
 
 lint: $(STAMP) ## ruff, mypy, yamllint --strict (ansible-lint runs in the test suite)
