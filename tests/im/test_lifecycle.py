@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -36,7 +37,10 @@ def _vm_count(cli: Callable[..., CliResult], site: Path) -> int:
 
 
 def test_up_scale_reconfigure_down(
-    cli: Callable[..., CliResult], local_site: Path, state_root: Path
+    cli: Callable[..., CliResult],
+    local_site: Path,
+    state_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     res = cli("up", str(local_site), "-q")
     assert res.code == 0, res.err
@@ -62,6 +66,14 @@ def test_up_scale_reconfigure_down(
 
     assert cli("reconfigure", str(local_site), "-q").code == 0
     assert "Contextualization disabled" in cli("logs", str(local_site)).out
+    followed = cli("logs", str(local_site), "--follow")  # returns once IM is in a final state
+    assert followed.code == 0 and "Contextualization disabled" in followed.out
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    refused = cli("down", str(local_site))
+    assert refused.code != 0
+    assert st.load("local").phase == "configured"  # type: ignore[union-attr]
+    assert len(cli("list", str(local_site)).out.split()) == 1
 
     res = cli("down", str(local_site), "--yes")
     assert res.code == 0, res.err
