@@ -1,9 +1,131 @@
-"""CLI commands of this area (filled in by its issue)."""
+"""`oscar-iac models list|fdl`: the catalog and the OSCAR services made from it."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+import yaml
+from rich.console import Console
+from rich.table import Column, Table
+
+from oscar_iac.catalog import CatalogModel, read_folder
+from oscar_iac.errors import Problem, UserError
+from oscar_iac.fdl import fdl_document, service_definition
+from oscar_iac.site import load_site
+
+models_app = typer.Typer(
+    help="Catalog models as OSCAR services.\n\nExample: oscar-iac models list --catalog ./catalog --inference-only",
+    no_args_is_help=True,
+)
+out = Console(highlight=False)
+CATALOG = typer.Option(
+    None, "--catalog", help="A folder of catalog modules (a git checkout or metadata only)."
+)
+SITE = typer.Option(
+    None, "--site", help="Take the catalog from this site's `catalog:` (folder or git checkout)."
+)
+
+
+def _catalog(catalog: Path | None, site: Path | None) -> list[CatalogModel]:
+    if catalog is not None:
+        return read_folder(catalog)
+    if site is not None:
+        loaded = load_site(site, check_secrets=False)
+        cat = loaded.site.catalog
+        if cat.source == "api":
+            raise UserError(
+                Problem(
+                    loaded.path,
+                    "catalog.source",
+                    "'api' needs the AI4OS catalog service; "
+                    "use --catalog with a local folder, or source: folder / git",
+                )
+            )
+        location = Path(cat.location)
+        return read_folder(location if location.is_absolute() else loaded.directory / location)
+    raise UserError("say where the catalog is: --catalog DIR or --site SITE")
+
+
+@models_app.command("list")
+def list_(
+    catalog: Path | None = CATALOG,
+    site: Path | None = SITE,
+    inference_only: bool = typer.Option(False, "--inference-only", help="Only servable models."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List catalog models: name, title, image, resources.
+
+    Example: oscar-iac models list --catalog ../shared/catalog --inference-only
+    """
+    models = [m for m in _catalog(catalog, site) if m.inference or not inference_only]
+    if as_json:
+        rows = [
+            {
+                "module": m.module,
+                "title": m.title,
+                "image": m.image,
+                "inference": m.inference,
+                "cpu": m.resources.cpu,
+                "memory_mb": m.resources.memory_mb,
+                "gpu": m.resources.gpu,
+                "metadata": str(m.source),
+            }
+            for m in models
+        ]
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("title", "image", "cpu", "memory", "gpu", "inference", box=None)
+    table.columns.insert(0, Column("module", no_wrap=True, overflow="fold"))
+    for m in models:
+        r = m.resources
+        table.add_row(
+            m.module,
+            m.title,
+            m.image,
+            f"{r.cpu:g}",
+            f"{r.memory_mb} MB",
+            str(r.gpu),
+            "yes" if m.inference else "no",
+        )
+    out.print(table)
+
+
+@models_app.command("fdl")
+def fdl(
+    module: str = typer.Argument(..., help="Catalog module id, e.g. ai4os-demo-app."),
+    catalog: Path | None = CATALOG,
+    site: Path | None = SITE,
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="Write the FDL here (default: stdout)."
+    ),
+    cluster_id: str = typer.Option("oscar", "--cluster-id", help="Cluster id in the FDL."),
+) -> None:
+    """Print (or write) the OSCAR service definition (FDL) for one catalog model.
+
+    Example: oscar-iac models fdl ai4os-demo-app --catalog ../shared/catalog -o demo.yaml
+    """
+    models = {m.module: m for m in _catalog(catalog, site)}
+    if module not in models:
+        raise UserError(f"module {module!r} is not in the catalog; see: oscar-iac models list")
+    if not models[module].inference:
+        raise UserError(
+            f"module {module!r} is not an inference model (no 'AI4 inference' category)"
+        )
+    spec = None
+    if site is not None:
+        specs = {s.module: s for s in load_site(site, check_secrets=False).site.models}
+        spec = specs.get(module)
+    text = yaml.safe_dump(
+        fdl_document([service_definition(models[module], spec)], cluster_id), sort_keys=False
+    )
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text)
+        out.print(f"wrote {output}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the main app."""
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,249 @@
+"""Catalog samples -> models -> OSCAR service definitions (FDL) that OSCAR's contract accepts.
+
+Reads the real catalog metadata in ../shared/catalog and OSCAR's v4.1.2 swagger
+(test-only references). The generated script is run with bash; `deepaas-cli` is a
+small stand-in on PATH that prints the arguments it got, because what is under
+test is how the script turns each call style into a DEEPaaS call.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from helpers.cli import CliResult
+from oscar_iac.catalog import read_folder, read_module
+from oscar_iac.errors import UserError
+from oscar_iac.fdl import MANAGED_LABEL, fdl_document, service_definition, service_name
+from oscar_iac.site.model import ModelSpec
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("OSCAR_IAC_SHARED", REPO.parent / "shared"))
+CATALOG = SHARED / "catalog"
+SWAGGER = SHARED / "specs" / "oscar-swagger-v4.1.2.yaml"
+# The catalog's README names the modules that are not servable models.
+NOT_SERVABLE = {"tf-cnn-benchmarks-api", "ai4os-dev-env", "DEEP-OC-generic-dev"}
+
+
+def service_schema() -> dict[str, Any]:
+    swagger = yaml.safe_load(SWAGGER.read_text())
+    schema = dict(swagger["definitions"]["types.Service"])
+    schema["definitions"] = swagger["definitions"]
+    return schema
+
+
+def test_every_sample_is_read_and_inference_filter_is_right() -> None:
+    models = read_folder(CATALOG)
+    assert len(models) == 14
+    assert {m.module for m in models if not m.inference} == NOT_SERVABLE
+    formats = {m.metadata_format for m in models}
+    assert "DEEP metadata.json v1" in formats and any(
+        f.startswith("ai4-metadata 2.") for f in formats
+    )
+
+
+def test_every_inference_sample_yields_a_valid_service() -> None:
+    schema = service_schema()
+    props = set(schema["properties"])
+    names = set()
+    for model in read_folder(CATALOG):
+        if not model.inference:
+            continue
+        svc = service_definition(model)
+        jsonschema.validate(svc, schema)
+        assert set(svc) <= props, set(svc) - props  # nothing OSCAR does not know
+        assert len(svc["name"]) <= 39
+        assert svc["labels"][MANAGED_LABEL] == "true"
+        assert svc["input"][0]["path"] == f"{svc['name']}/in"
+        assert svc["output"][0]["path"] == f"{svc['name']}/out"
+        names.add(svc["name"])
+    assert len(names) == 11  # distinct services
+
+
+def test_resources_come_from_the_metadata() -> None:
+    demo = read_module(CATALOG / "ai4os" / "ai4os-demo-app")
+    svc = service_definition(demo)
+    assert (svc["cpu"], svc["memory"], svc["enable_gpu"]) == ("2", "1000Mi", True)
+
+
+def test_site_overrides_win() -> None:
+    demo = read_module(CATALOG / "ai4os" / "ai4os-demo-app")
+    spec = ModelSpec.model_validate(
+        {
+            "module": "ai4os-demo-app",
+            "service": "demo",
+            "overrides": {
+                "memory": "4 GiB",
+                "cpu": 0.5,
+                "gpu": False,
+                "replicas": 2,
+                "environment": {"DEEPAAS_INPUT_ARG": "demo_image"},
+            },
+        }
+    )
+    svc = service_definition(demo, spec)
+    assert svc["name"] == "demo" and svc["input"][0]["path"] == "demo/in"
+    assert (svc["cpu"], svc["memory"], svc["enable_gpu"]) == ("0.5", "4096Mi", False)
+    assert svc["environment"]["variables"]["DEEPAAS_INPUT_ARG"] == "demo_image"
+    assert svc["synchronous"]["min_scale"] == 2
+
+
+@pytest.mark.parametrize(
+    "module", ["a" * 60, "Some_Very.Long Module Name That Goes On And On 2025"]
+)
+def test_service_names_fit_and_are_stable(module: str) -> None:
+    name = service_name(module)
+    assert len(name) <= 39 and name == service_name(module)
+    assert (
+        name[0].isalnum()
+        and name[-1].isalnum()
+        and set(name) <= set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    )
+    assert service_name(module + "x") != name
+
+
+def test_fdl_document_shape() -> None:
+    demo = read_module(CATALOG / "ai4os" / "ai4os-demo-app")
+    doc = fdl_document([service_definition(demo)], "my-cluster")
+    assert doc["functions"]["oscar"][0]["my-cluster"]["name"] == "ai4os-demo-app"
+
+
+def _module(tmp: Path, name: str, filename: str, text: str) -> Path:
+    folder = tmp / name
+    folder.mkdir()
+    (folder / filename).write_text(text)
+    return folder
+
+
+GOOD_AI4 = (
+    (CATALOG / "ai4os" / "ai4os-demo-app" / "ai4-metadata.yml").read_text()
+    if CATALOG.exists()
+    else ""
+)
+
+
+@pytest.mark.parametrize(
+    ("filename", "edit", "field", "text"),
+    [
+        (
+            "ai4-metadata.yml",
+            lambda s: s.replace("  docker_image: ai4oshub/ai4os-demo-app\n", ""),
+            "links.docker_image",
+            "required field is missing",
+        ),
+        (
+            "ai4-metadata.yml",
+            lambda s: s.replace("metadata_version: 2.0.0", "metadata_version: 1.0.0"),
+            "metadata_version",
+            "2.x",
+        ),
+        (
+            "ai4-metadata.yml",
+            lambda s: s.replace("    cpu: 2\n", "    cpu: -2\n"),
+            "resources.inference.cpu",
+            "number >= 0",
+        ),
+        (
+            "ai4-metadata.yml",
+            lambda s: s.replace("categories:\n", "categories: AI4 inference\nx:\n"),
+            "categories",
+            "expected list",
+        ),
+        ("ai4-metadata.yml", lambda s: s + "\n  : [unclosed\n", "", "invalid YAML"),
+        (
+            "metadata.json",
+            lambda s: '{"title": "x", "sources": {"docker_registry_repo": "a/b"}}',
+            "keywords",
+            "required field is missing",
+        ),
+        ("metadata.json", lambda s: '{"title": "x",', "", "invalid JSON"),
+    ],
+)
+def test_malformed_metadata_names_file_and_field(
+    tmp_path: Path, filename: str, edit: Callable[[str], str], field: str, text: str
+) -> None:
+    folder = _module(tmp_path, "broken-module", filename, edit(GOOD_AI4))
+    with pytest.raises(UserError) as info:
+        read_module(folder)
+    message = str(info.value)
+    assert str(folder / filename) in message and text in message
+    if field:
+        assert f" {field}:" in message
+
+
+def _fake_deepaas(bin_dir: Path) -> None:
+    bin_dir.mkdir()
+    script = bin_dir / "deepaas-cli"
+    script.write_text("#!/usr/bin/env python3\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+
+
+def _run_script(
+    tmp_path: Path, input_bytes: bytes, name: str = "input.bin"
+) -> tuple[list[str], Path]:
+    demo = read_module(CATALOG / "ai4os" / "ai4os-demo-app")
+    script = tmp_path / "script.sh"
+    script.write_text(service_definition(demo)["script"])
+    _fake_deepaas(tmp_path / "bin")
+    (tmp_path / "out").mkdir()
+    infile = tmp_path / name
+    infile.write_bytes(input_bytes)
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "INPUT_FILE_PATH": str(infile),
+        "TMP_OUTPUT_DIR": str(tmp_path / "out"),
+        "DEEPAAS_INPUT_ARG": "files",
+    }
+    done = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout), tmp_path / "out"
+
+
+def test_script_passes_a_plain_file_to_the_input_argument(tmp_path: Path) -> None:
+    args, out = _run_script(tmp_path, b"\x89PNG not json", "leaf.png")
+    assert args == ["predict", "--files", str(tmp_path / "leaf.png")]
+    assert (out / "leaf.prediction.json").exists()
+
+
+def test_script_unpacks_the_ai4os_envelope(tmp_path: Path) -> None:
+    envelope = {
+        "top_k": 5,
+        "accept": "application/json",
+        "oscar-files": [
+            {"key": "image", "file_format": "png", "data": base64.b64encode(b"PIXELS").decode()}
+        ],
+    }
+    args, _ = _run_script(tmp_path, json.dumps(envelope).encode(), "request.json")
+    assert args[0] == "predict"
+    pairs = dict(zip(args[1::2], args[2::2], strict=True))
+    assert pairs["--top_k"] == "5" and pairs["--accept"] == "application/json"
+    assert Path(pairs["--image"]).read_bytes() == b"PIXELS"
+
+
+def test_cli_list_and_fdl(cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    listed = cli("models", "list", "--catalog", str(CATALOG), "--inference-only", "--json")
+    assert listed.code == 0
+    modules = {row["module"] for row in json.loads(listed.out)}
+    assert len(modules) == 11 and not modules & NOT_SERVABLE
+    table = cli("models", "list", "--catalog", str(CATALOG))
+    assert table.code == 0 and "DEEP-OC-generic-dev" in table.out.replace("\n", "")
+    target = tmp_path / "demo.yaml"
+    made = cli("models", "fdl", "ai4os-demo-app", "--catalog", str(CATALOG), "-o", str(target))
+    assert made.code == 0
+    svc = yaml.safe_load(target.read_text())["functions"]["oscar"][0]["oscar"]
+    jsonschema.validate(svc, service_schema())
+    assert cli("models", "fdl", "no-such-module", "--catalog", str(CATALOG)).code == 2
+    assert cli("models", "fdl", "ai4os-dev-env", "--catalog", str(CATALOG)).code == 2
+    assert cli("models", "list", "--catalog", str(tmp_path / "missing")).code == 2

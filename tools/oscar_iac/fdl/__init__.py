@@ -1,0 +1,5 @@
+"""OSCAR service definitions (FDL) generated from catalog metadata."""
+
+from oscar_iac.fdl.generate import MANAGED_LABEL, fdl_document, service_definition, service_name
+
+__all__ = ["MANAGED_LABEL", "fdl_document", "service_definition", "service_name"]
