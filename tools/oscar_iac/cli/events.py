@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.events import Change, run
 from oscar_iac.events.orchestrate import Operation
-from oscar_iac.oscar import OscarConnection
-from oscar_iac.paths import site_state_dir
-from oscar_iac.secrets import SecretError, SecretResolver
+from oscar_iac.oscar import OscarConnection, connection_for
 from oscar_iac.site import load_site
 from oscar_iac.site.load import LoadedSite
 
@@ -39,45 +35,8 @@ USER_OPT = typer.Option(
 ONLY_OPT = typer.Option(None, "--source", help="Only the event source with this name.")
 
 
-def _state_endpoint(site_name: str) -> str | None:
-    """`oscar_endpoint` from the deployment state that `oscar-iac up` writes, if any."""
-    try:
-        from oscar_iac.im import state
-    except ImportError:  # a build without the IM lifecycle: no deployment state
-        return None
-    dep = state.load(site_name)
-    return str((dep.outputs if dep else {}).get("oscar_endpoint") or "") or None
-
-
 def _oscar(loaded: LoadedSite, endpoint: str | None, user: str | None) -> OscarConnection:
-    """The OSCAR endpoint: the flag, else the deployment state; password from env or site."""
-    site = loaded.site
-    if endpoint is None:
-        endpoint = _state_endpoint(site.name)
-        if endpoint is None:
-            raise DeploymentError(
-                f"no OSCAR endpoint known for site '{site.name}' (not deployed yet?)",
-                hints=[
-                    f"oscar-iac up {loaded.directory}",
-                    f"oscar-iac events apply {loaded.directory} --oscar-endpoint URL",
-                ],
-            )
-    password = os.environ.get("OSCAR_PASSWORD")
-    if not password:
-        resolver = SecretResolver(loaded.directory, site_state_dir(site.name))
-        try:
-            password = resolver.resolve(site.stack.oscar.password, "oscar_password")
-        except SecretError as e:
-            raise UserError(
-                Problem(
-                    loaded.path,
-                    "stack.oscar.password",
-                    f"{e}; or set OSCAR_PASSWORD in the environment",
-                    loaded.line(("stack", "oscar", "password")),
-                )
-            ) from e
-    # TLS verification stays on: a self-signed OSCAR needs its CA in the system store.
-    return OscarConnection(endpoint, user or site.stack.oscar.username, password)
+    return connection_for(loaded, endpoint, user, "events apply")
 
 
 def _show(title: str, changes: list[Change]) -> None:

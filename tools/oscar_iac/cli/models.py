@@ -10,9 +10,11 @@ import yaml
 from rich.console import Console
 from rich.table import Column, Table
 
+from oscar_iac import registry
 from oscar_iac.catalog import CatalogModel, read_folder
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.fdl import fdl_document, service_definition
+from oscar_iac.oscar import connection_for
 from oscar_iac.site import load_site
 
 models_app = typer.Typer(
@@ -125,6 +127,64 @@ def fdl(
     else:
         output.write_text(text)
         out.print(f"wrote {output}")
+
+
+SITE_ARG = typer.Argument(
+    ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
+)
+ENDPOINT = typer.Option(
+    None, "--oscar-endpoint", help="OSCAR URL; default: from the deployment state."
+)
+USER = typer.Option(
+    None, "--oscar-user", help="OSCAR user; default: the site's stack.oscar.username."
+)
+
+
+def _show(changes: list[registry.ServiceChange]) -> None:
+    table = Table("service", "action", "module", box=None)
+    for c in changes:
+        style = {"create": "green", "update": "yellow", "delete": "red"}.get(c.action, "dim")
+        table.add_row(c.service, f"[{style}]{c.action}[/]", c.module)
+    out.print(table)
+
+
+@models_app.command("plan")
+def plan(
+    site: Path = SITE_ARG, oscar_endpoint: str | None = ENDPOINT, oscar_user: str | None = USER
+) -> None:
+    """Show what `models apply` would create, update or delete on the cluster's OSCAR.
+
+    Example: OSCAR_PASSWORD=... oscar-iac models plan inventories/egi-example
+    """
+    loaded = load_site(site)
+    _show(registry.plan(connection_for(loaded, oscar_endpoint, oscar_user, "models plan"), loaded))
+
+
+@models_app.command("apply")
+def apply(
+    site: Path = SITE_ARG, oscar_endpoint: str | None = ENDPOINT, oscar_user: str | None = USER
+) -> None:
+    """Register the site's models as OSCAR services (concurrently; a second run changes nothing).
+
+    Example: oscar-iac models apply inventories/egi-example
+    """
+    loaded = load_site(site)
+    _show(
+        registry.apply(connection_for(loaded, oscar_endpoint, oscar_user, "models apply"), loaded)
+    )
+
+
+@models_app.command("remove")
+def remove(
+    site: Path = SITE_ARG, oscar_endpoint: str | None = ENDPOINT, oscar_user: str | None = USER
+) -> None:
+    """Remove the OSCAR services this tool created for the site (and only those).
+
+    Example: oscar-iac models remove inventories/egi-example
+    """
+    loaded = load_site(site)
+    conn = connection_for(loaded, oscar_endpoint, oscar_user, "models remove")
+    _show(registry.apply(conn, loaded, remove_all=True))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,196 @@
+"""An OSCAR manager test double that enforces OSCAR's published REST contract (v4.1.2).
+
+OSCAR's manager needs Kubernetes and cannot run here. This server answers the
+calls oscar-iac makes, and refuses what the real server refuses:
+  - /system/* needs Basic auth (401 otherwise);
+  - POST/PUT /system/services bodies are checked against the swagger's
+    `types.Service` schema (400), names longer than 39 characters are refused (400),
+    creating an existing service is 409, updating or deleting a missing one 404;
+  - /job/{svc} and /run/{svc} need `Authorization: Bearer <service token>` (401);
+    /job answers 201 with an empty body;
+  - every request is recorded in `calls`; anything unknown is 404 and recorded.
+`executor(service, body, headers) -> (status, bytes)` runs /run calls (and /job in
+a thread); the default records only. `latency` adds a delay per request, to model
+a real manager in benchmarks.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+Executor = Callable[[dict[str, Any], bytes, dict[str, str]], tuple[int, bytes]]
+REPO = Path(__file__).resolve().parents[2]
+SWAGGER = (
+    Path(os.environ.get("OSCAR_IAC_SHARED", REPO.parent / "shared"))
+    / "specs"
+    / "oscar-swagger-v4.1.2.yaml"
+)
+NAME_MAX = 39
+
+
+def _service_schema() -> dict[str, Any]:
+    if not SWAGGER.is_file():
+        raise FileNotFoundError(f"OSCAR's REST contract is needed by the test double: {SWAGGER}")
+    swagger = yaml.safe_load(SWAGGER.read_text())
+    schema = dict(swagger["definitions"]["types.Service"])
+    schema["definitions"] = swagger["definitions"]
+    return schema
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    status: int
+    body: bytes = b""
+
+
+@dataclass
+class OscarTestServer:
+    username: str = "oscar"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
+    executor: Executor | None = None
+    latency: float = 0.0
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    url: str = ""
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    _server: ThreadingHTTPServer | None = field(default=None, repr=False)
+    _schema: dict[str, Any] = field(default_factory=_service_schema, repr=False)
+
+    def token(self, service: str) -> str:
+        return str(self.services[service]["token"])
+
+    def start(self) -> OscarTestServer:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def calls_to(self, prefix: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.path.startswith(prefix)]
+
+
+def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def _reply(self, code: int, body: object = None, raw: bytes | None = None) -> None:
+            data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+            self.send_response(code)
+            if body is not None:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            with state._lock:
+                state.calls.append(Call(self.command, self.path, code, self._body))
+
+        def _basic_ok(self) -> bool:
+            want = base64.b64encode(f"{state.username}:{state.password}".encode()).decode()
+            return self.headers.get("Authorization", "") == f"Basic {want}"
+
+        def _dispatch(self) -> None:
+            if state.latency:
+                time.sleep(state.latency)
+            length = int(self.headers.get("Content-Length") or 0)
+            self._body = self.rfile.read(length) if length else b""
+            parts = [p for p in self.path.split("?")[0].split("/") if p]
+            if parts == ["health"] and self.command == "GET":
+                return self._reply(200, raw=b"Ok")
+            if parts and parts[0] == "system":
+                if not self._basic_ok():
+                    return self._reply(401, {"message": "unauthorized"})
+                return self._system(parts[1:])
+            if len(parts) == 2 and parts[0] in ("job", "run") and self.command == "POST":
+                return self._invoke(parts[0], parts[1])
+            return self._reply(404, {"message": "not found"})
+
+        def _system(self, parts: list[str]) -> None:
+            if parts == ["info"] and self.command == "GET":
+                return self._reply(200, {"version": "v4.1.2", "name": "oscar-test-double"})
+            if parts and parts[0] == "services":
+                return self._services(parts[1:])
+            return self._reply(404, {"message": "not found"})
+
+        def _services(self, parts: list[str]) -> None:
+            if not parts and self.command == "GET":
+                with state._lock:
+                    return self._reply(200, list(state.services.values()))
+            if not parts and self.command in ("POST", "PUT"):
+                try:
+                    svc = json.loads(self._body or b"null")
+                    jsonschema.validate(svc, state._schema)
+                except (ValueError, jsonschema.ValidationError) as exc:
+                    return self._reply(400, {"message": f"invalid service definition: {exc}"[:500]})
+                name = svc["name"]
+                if len(name) > NAME_MAX:
+                    return self._reply(
+                        400, {"message": f"service name longer than {NAME_MAX} characters"}
+                    )
+                with state._lock:
+                    exists = name in state.services
+                    if self.command == "POST" and exists:
+                        return self._reply(409, {"message": f"service {name} already exists"})
+                    if self.command == "PUT" and not exists:
+                        return self._reply(404, {"message": f"service {name} not found"})
+                    token = state.services[name]["token"] if exists else secrets.token_hex(32)
+                    state.services[name] = {**svc, "token": token}
+                return self._reply(201 if self.command == "POST" else 204)
+            if len(parts) == 1:
+                name = parts[0]
+                with state._lock:
+                    svc = state.services.get(name)
+                    if svc is None:
+                        return self._reply(404, {"message": f"service {name} not found"})
+                    if self.command == "GET":
+                        return self._reply(200, svc)
+                    if self.command == "DELETE":
+                        del state.services[name]
+                        return self._reply(204)
+            return self._reply(404, {"message": "not found"})
+
+        def _invoke(self, kind: str, name: str) -> None:
+            with state._lock:
+                svc = state.services.get(name)
+            if svc is None:
+                return self._reply(404, {"message": f"service {name} not found"})
+            if self.headers.get("Authorization", "") != f"Bearer {svc['token']}":
+                return self._reply(401, {"message": "invalid token"})
+            headers = {k: v for k, v in self.headers.items()}
+            if kind == "job":
+                if state.executor is not None:
+                    threading.Thread(
+                        target=state.executor, args=(svc, self._body, headers), daemon=True
+                    ).start()
+                return self._reply(201)
+            if state.executor is None:
+                return self._reply(200, raw=b"")
+            status, out = state.executor(svc, self._body, headers)
+            return self._reply(status, raw=out)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+
+    return Handler

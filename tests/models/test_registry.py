@@ -1,0 +1,122 @@
+"""models plan / apply / remove through oscar-python against the OSCAR contract double."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from doubles.oscar_server import OscarTestServer
+from helpers.cli import CliResult
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOG = Path(os.environ.get("OSCAR_IAC_SHARED", REPO.parent / "shared")) / "catalog"
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, oscar_server: OscarTestServer) -> Path:
+    monkeypatch.setenv("OSCAR_IAC_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("OSCAR_PASSWORD", oscar_server.password)
+    data = yaml.safe_load((REPO / "inventories" / "local" / "site.yml").read_text())
+    data["catalog"] = {"source": "folder", "location": str(CATALOG)}
+    data["models"] = [
+        {"module": "ai4os-demo-app"},
+        {"module": "plants-classification", "mode": "async"},
+        {"module": "DEEP-OC-plants-classification-tf", "mode": "async"},
+    ]
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / "site.yml").write_text(yaml.safe_dump(data))
+    return folder
+
+
+def _edit(site: Path, fn: Callable[[dict[str, object]], None]) -> None:
+    data = yaml.safe_load((site / "site.yml").read_text())
+    fn(data)
+    (site / "site.yml").write_text(yaml.safe_dump(data))
+
+
+def _actions(res: CliResult) -> dict[str, str]:
+    rows = [ln.split() for ln in res.out.splitlines()[1:] if ln.strip()]
+    return {r[0]: r[1] for r in rows}
+
+
+def test_plan_apply_idempotent_update_remove(
+    cli: Callable[..., CliResult], site: Path, oscar_server: OscarTestServer
+) -> None:
+    ep = ["--oscar-endpoint", oscar_server.url]
+    foreign = {"name": "someone-else", "image": "busybox", "script": "true"}
+    auth = (oscar_server.username, oscar_server.password)
+    assert (
+        requests.post(
+            f"{oscar_server.url}/system/services", json=foreign, auth=auth, timeout=5
+        ).status_code
+        == 201
+    )
+
+    planned = cli("models", "plan", str(site), *ep)
+    assert planned.code == 0, planned.err
+    assert set(_actions(planned).values()) == {"create"} and len(_actions(planned)) == 3
+    assert cli("models", "apply", str(site), *ep).code == 0
+    assert set(oscar_server.services) == {
+        "someone-else",
+        "ai4os-demo-app",
+        "plants-classification",
+        "deep-oc-plants-classification-tf",
+    }
+
+    writes = len([c for c in oscar_server.calls if c.method in ("POST", "PUT", "DELETE")])
+    again = cli("models", "apply", str(site), *ep)
+    assert again.code == 0 and set(_actions(again).values()) == {"unchanged"}
+    assert len([c for c in oscar_server.calls if c.method in ("POST", "PUT", "DELETE")]) == writes
+
+    _edit(site, lambda d: d["models"][1].update({"overrides": {"memory": "3 GiB"}}))  # type: ignore[index]
+    assert _actions(cli("models", "apply", str(site), *ep))["plants-classification"] == "update"
+    assert oscar_server.services["plants-classification"]["memory"] == "3072Mi"
+
+    _edit(site, lambda d: d["models"].pop())  # type: ignore[attr-defined]
+    assert (
+        _actions(cli("models", "apply", str(site), *ep))["deep-oc-plants-classification-tf"]
+        == "delete"
+    )
+
+    removed = cli("models", "remove", str(site), *ep)
+    assert removed.code == 0
+    assert set(oscar_server.services) == {"someone-else"}  # only what the tool created is gone
+
+
+def test_bad_input(
+    cli: Callable[..., CliResult],
+    site: Path,
+    oscar_server: OscarTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ep = ["--oscar-endpoint", oscar_server.url]
+    _edit(site, lambda d: d["models"].append({"module": "no-such-module"}))  # type: ignore[attr-defined]
+    res = cli("models", "apply", str(site), *ep)
+    assert res.code == 2 and "models[3].module" in res.err and "not in the catalog" in res.err
+    assert oscar_server.services == {}
+    _edit(site, lambda d: d["models"].pop())  # type: ignore[attr-defined]
+    monkeypatch.setenv("OSCAR_PASSWORD", "wrong")
+    res = cli("models", "apply", str(site), *ep)
+    assert res.code == 2 and "401" in res.err
+    assert cli("models", "plan", str(site), "--oscar-endpoint", "http://127.0.0.1:9").code == 1
+    nowhere = cli("models", "plan", str(site))
+    assert nowhere.code == 1 and "no OSCAR endpoint known" in nowhere.err
+
+
+def test_services_registered_match_the_contract(site: Path, oscar_server: OscarTestServer) -> None:
+    from oscar_iac import registry
+    from oscar_iac.oscar import OscarConnection
+    from oscar_iac.site import load_site
+
+    conn = OscarConnection(oscar_server.url, oscar_server.username, oscar_server.password)
+    registry.apply(conn, load_site(site))
+    for svc in oscar_server.services.values():
+        assert svc["labels"]["oscar-iac/site"] == "local"
+        assert json.dumps(svc)  # stored as sent; the double validated it against types.Service
