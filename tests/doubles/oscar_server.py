@@ -69,7 +69,9 @@ class OscarTestServer:
     url: str = ""
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
-    _schema: dict[str, Any] = field(default_factory=_service_schema, repr=False)
+    _validator: Any = field(
+        default_factory=lambda: jsonschema.Draft4Validator(_service_schema()), repr=False
+    )
 
     def token(self, service: str) -> str:
         return str(self.services[service]["token"])
@@ -142,7 +144,7 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
             if not parts and self.command in ("POST", "PUT"):
                 try:
                     svc = json.loads(self._body or b"null")
-                    jsonschema.validate(svc, state._schema)
+                    state._validator.validate(svc)
                 except (ValueError, jsonschema.ValidationError) as exc:
                     return self._reply(400, {"message": f"invalid service definition: {exc}"[:500]})
                 name = svc["name"]

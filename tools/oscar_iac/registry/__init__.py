@@ -132,7 +132,7 @@ def plan(
 
 
 def apply(
-    conn: OscarConnection, loaded: LoadedSite, *, remove_all: bool = False, workers: int = 8
+    conn: OscarConnection, loaded: LoadedSite, *, remove_all: bool = False, workers: int = 16
 ) -> list[ServiceChange]:
     """Make OSCAR match the plan, several services at a time; returns what was done."""
     want = {} if remove_all else desired(loaded)
