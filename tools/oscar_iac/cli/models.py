@@ -12,7 +12,7 @@ from rich.table import Column, Table
 
 from oscar_iac import registry
 from oscar_iac.catalog import CatalogModel, read_folder
-from oscar_iac.errors import Problem, UserError
+from oscar_iac.errors import UserError
 from oscar_iac.fdl import fdl_document, service_definition
 from oscar_iac.oscar import connection_for
 from oscar_iac.site import load_site
@@ -34,19 +34,7 @@ def _catalog(catalog: Path | None, site: Path | None) -> list[CatalogModel]:
     if catalog is not None:
         return read_folder(catalog)
     if site is not None:
-        loaded = load_site(site, check_secrets=False)
-        cat = loaded.site.catalog
-        if cat.source == "api":
-            raise UserError(
-                Problem(
-                    loaded.path,
-                    "catalog.source",
-                    "'api' needs the AI4OS catalog service; "
-                    "use --catalog with a local folder, or source: folder / git",
-                )
-            )
-        location = Path(cat.location)
-        return read_folder(location if location.is_absolute() else loaded.directory / location)
+        return list(registry.site_catalog(load_site(site, check_secrets=False)).values())
     raise UserError("say where the catalog is: --catalog DIR or --site SITE")
 
 
