@@ -14,14 +14,18 @@ help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 # The demo needs only the package; tests add the dev tools (Ansible, Molecule, linters).
+# uv (a PyPI wheel) installs in seconds what pip takes a minute for; UV_NATIVE_TLS
+# makes it trust the system's CA store, as pip does here.
+UV := UV_NATIVE_TLS=1 $(BIN)/uv pip install --quiet --python $(BIN)/python
+
 $(RUNTIME_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet uv
+	$(UV) -e .
 	@touch $(RUNTIME_STAMP)
 
 $(STAMP): $(RUNTIME_STAMP) pyproject.toml requirements-test.txt
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -r requirements-test.txt
+	$(UV) -e '.[dev]' -r requirements-test.txt
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv with oscar-iac and its test tools
