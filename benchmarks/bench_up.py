@@ -81,7 +81,6 @@ def main() -> None:
                         noticed[msg.split()[1]] = time.perf_counter()
 
                 # our run; the watcher uses the same IM user as the tool
-                t = time.perf_counter()
                 with lifecycle.connect(loaded) as conn:
                     auth = conn.client.auth_header()
                 watcher = threading.Thread(target=first_configured, args=(im.url, auth, stop, seen))

@@ -120,3 +120,48 @@ def test_services_registered_match_the_contract(site: Path, oscar_server: OscarT
     for svc in oscar_server.services.values():
         assert svc["labels"]["oscar-iac/site"] == "local"
         assert json.dumps(svc)  # stored as sent; the double validated it against types.Service
+
+
+def test_dcache_input_comes_from_the_sites_dcache_source(
+    cli: Callable[..., CliResult],
+    site: Path,
+    oscar_server: OscarTestServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ep = ["--oscar-endpoint", oscar_server.url]
+    _edit(site, lambda d: d["models"][1].update({"dcache_input": True}))  # type: ignore[index]
+    res = cli("models", "apply", str(site), *ep)
+    assert (
+        res.code == 2 and "models[1].dcache_input" in res.err and "plants-classification" in res.err
+    )
+    assert oscar_server.services == {}  # nothing half-created
+
+    monkeypatch.setenv("DCACHE_TOKEN", "not-a-real-token")
+
+    def add_source(d: dict[str, object]) -> None:
+        d["stack"]["nifi"] = {"enabled": True}  # type: ignore[index]
+        d["events"] = [
+            {
+                "kind": "dcache",
+                "name": "plants",
+                "frontend": "https://dcache.example.org:3880",
+                "webdav": "https://dcache.example.org:2880",
+                "path": "/data/plants",
+                "credential": "env:DCACHE_TOKEN",
+                "service": "plants-classification",
+            }
+        ]
+
+    _edit(site, add_source)
+    assert cli("models", "apply", str(site), *ep).code == 0
+    svc = oscar_server.services["plants-classification"]
+    assert {"storage_provider": "webdav.dcache", "path": "data/plants"} in svc["input"]
+    assert (
+        svc["storage_providers"]["webdav"]["dcache"]["hostname"]
+        == "https://dcache.example.org:2880"
+    )
+    assert "not-a-real-token" not in json.dumps(svc)
+    assert all(
+        i["storage_provider"] != "webdav.dcache"
+        for i in oscar_server.services["ai4os-demo-app"]["input"]
+    )

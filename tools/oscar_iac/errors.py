@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -50,17 +50,3 @@ class DeploymentError(OscarIacError):
     def __init__(self, message: str, hints: list[str] | None = None) -> None:
         super().__init__(message)
         self.hints: list[str] = list(hints or [])
-
-
-@dataclass
-class Problems:
-    """Collects problems, then raises them together."""
-
-    items: list[Problem] = field(default_factory=list)
-
-    def add(self, problem: Problem) -> None:
-        self.items.append(problem)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise UserError(self.items)

@@ -77,16 +77,15 @@ def service_definition(
             "min_scale": spec.overrides.replicas,
             "max_scale": max(1, spec.overrides.replicas) * 4,
         }
-    if dcache is not None or (spec and spec.dcache_input):
-        path = dcache.path if dcache else "/"
+    if dcache is not None:
+        # OSCAR's supervisor appends each event's file name to this WebDAV path.
         service["input"].append(
-            {"storage_provider": f"webdav.{DCACHE_PROVIDER}", "path": path.lstrip("/")}
+            {"storage_provider": f"webdav.{DCACHE_PROVIDER}", "path": dcache.path.lstrip("/")}
         )
-        if dcache is not None:
-            # Credentials are not part of a rendered FDL: `models apply` fills `login`/`password`.
-            service["storage_providers"] = {
-                "webdav": {DCACHE_PROVIDER: {"hostname": str(dcache.webdav).rstrip("/")}}
-            }
+        # Credentials are not part of a rendered FDL.
+        service["storage_providers"] = {
+            "webdav": {DCACHE_PROVIDER: {"hostname": str(dcache.webdav).rstrip("/")}}
+        }
     return service
 
 

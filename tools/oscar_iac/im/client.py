@@ -118,6 +118,11 @@ class ImClient:
         body = self._call("GET", path, "get contextualization log").json()
         return str(body.get("contmsg", ""))
 
+    def tosca(self, inf_id: str) -> str:
+        """The TOSCA document IM stored with the infrastructure."""
+        body = self._call("GET", f"/infrastructures/{inf_id}/tosca", "get TOSCA").json()
+        return str(body.get("tosca", ""))
+
     def vms(self, inf_id: str) -> list[str]:
         body = self._call("GET", f"/infrastructures/{inf_id}", "list VMs").json()
         return [u["uri"].rstrip("/").rsplit("/", 1)[-1] for u in body.get("uri-list", [])]

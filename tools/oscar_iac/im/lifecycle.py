@@ -106,8 +106,7 @@ def _find_lost_create(conn: Connection, site: str) -> str | None:
     """An infrastructure of this site that IM created but whose id we never recorded."""
     for inf_id in conn.client.list_ids():
         try:
-            resp = conn.client._call("GET", f"/infrastructures/{inf_id}/tosca", "get TOSCA")
-            doc = yaml.safe_load(resp.json().get("tosca", "")) or {}
+            doc = yaml.safe_load(conn.client.tosca(inf_id)) or {}
         except (ImError, ValueError, yaml.YAMLError):
             continue
         if (doc.get("metadata") or {}).get("site") == site:

@@ -66,7 +66,3 @@ def save(dep: Deployment) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
-
-
-def forget(site: str) -> None:
-    state_path(site).unlink(missing_ok=True)

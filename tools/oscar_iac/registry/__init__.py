@@ -19,9 +19,10 @@ from oscar_python.client import Client
 
 from oscar_iac.catalog import CatalogModel, read_folder
 from oscar_iac.errors import DeploymentError, Problem, UserError
-from oscar_iac.fdl import MANAGED_LABEL, service_definition
+from oscar_iac.fdl import MANAGED_LABEL, service_definition, service_name
 from oscar_iac.oscar import OscarConnection
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.site.model import DcacheEventSource
 
 SITE_LABEL = "oscar-iac/site"
 HASH_LABEL = "oscar-iac/hash"
@@ -81,7 +82,25 @@ def desired(loaded: LoadedSite) -> dict[str, dict[str, Any]]:
                     loaded.line(("models", i, "module")),
                 )
             )
-        svc = service_definition(model, spec)
+        name = spec.service or service_name(model.module)
+        dcache = next(
+            (
+                e
+                for e in loaded.site.events
+                if isinstance(e, DcacheEventSource) and e.service == name
+            ),
+            None,
+        )
+        if spec.dcache_input and dcache is None:
+            raise UserError(
+                Problem(
+                    loaded.path,
+                    f"models[{i}].dcache_input",
+                    f"needs a dcache event source whose service is {name!r}",
+                    loaded.line(("models", i, "dcache_input")),
+                )
+            )
+        svc = service_definition(model, spec, dcache=dcache if spec.dcache_input else None)
         svc["labels"][SITE_LABEL] = loaded.site.name
         digest = hashlib.sha256(json.dumps(svc, sort_keys=True).encode()).hexdigest()[:16]
         svc["labels"][HASH_LABEL] = digest

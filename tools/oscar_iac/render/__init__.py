@@ -10,13 +10,12 @@ from urllib.parse import urlparse
 import yaml
 
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.render.ansible_vars import hosts_inventory, role_vars
+from oscar_iac.render.ansible_vars import hosts_inventory
 from oscar_iac.render.context import SECRET_INPUTS, is_dummy, template_context
 from oscar_iac.render.radl import render_radl
 from oscar_iac.render.tosca import render_tosca, with_inputs
 from oscar_iac.render.translate import check_radl, tosca_to_radl
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import HostsTarget
 
 __all__ = ["SECRET_INPUTS", "RenderedSite", "render_site", "with_inputs"]
 
@@ -55,12 +54,12 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
     site = loaded.site
     ctx = template_context(loaded)
     tosca = render_tosca(ctx)
-    native = render_radl(template_context(loaded, offline=True))
+    # Entry playbooks as this checkout's files: RADL inlines them, and IM's translator
+    # would download http(s) ones (only those URLs differ from `tosca`).
+    offline_ctx = template_context(loaded, offline=True)
+    native = render_radl(offline_ctx)
     radl = ""
     if translate:
-        # The translator downloads http(s) entry playbooks: check the document that
-        # points at this checkout's copies of them (only those URLs differ).
-        offline_ctx = template_context(loaded, offline=True)
         _require_local_entry_playbooks(loaded, offline_ctx)
         offline_tosca = render_tosca(offline_ctx)
         placeholders = {name: _PLACEHOLDER for name in SECRET_INPUTS}
@@ -94,9 +93,9 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
         "secrets": "TOSCA inputs "
         + ", ".join(SECRET_INPUTS)
         + " are empty here; `up` fills them in memory",
-        "role_vars": role_vars(site),
+        "role_vars": ctx["role_vars"],
     }
-    inventory = hosts_inventory(site) if isinstance(site.target, HostsTarget) else {}
+    inventory = hosts_inventory(site)
     return RenderedSite(
         tosca=tosca,
         radl=radl,

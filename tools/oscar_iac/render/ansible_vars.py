@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oscar_iac.site.model import Site, size_to_bytes
+from oscar_iac.site.model import HostSpec, HostsTarget, Site, size_to_bytes
 
 NFS_EXPORT = "/pv"
 
@@ -60,13 +60,11 @@ def role_vars(site: Site) -> dict[str, Any]:
 
 def hosts_inventory(site: Site) -> dict[str, Any]:
     """An Ansible YAML inventory for the hosts target (groups front / workers)."""
-    from oscar_iac.site.model import HostsTarget
-
     if not isinstance(site.target, HostsTarget):
         return {}
     tgt = site.target
 
-    def host(h: Any) -> dict[str, Any]:
+    def host(h: HostSpec) -> dict[str, Any]:
         return {"ansible_host": h.address, "ansible_user": h.user, "ansible_port": h.port}
 
     return {

@@ -88,6 +88,7 @@ def template_context(
         for name, role, host in hosts
     ]
     fqdn = cluster.fqdn
+    variables = role_vars(site)
     return {
         "tool_version": __version__,
         "site": site,
@@ -113,8 +114,8 @@ def template_context(
         "configure_nodes": configure_nodes,
         "repo_url": repo,
         "entry_url": entry,
-        "role_vars_json": json.dumps(role_vars(site), sort_keys=True),
-        "role_vars": role_vars(site),
+        "role_vars_json": json.dumps(variables, sort_keys=True),
+        "role_vars": variables,
         "endpoints": endpoints(site),
         "credentials_hint": credentials_hint(site),
     }

@@ -15,7 +15,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    StringConstraints,
     field_validator,
     model_validator,
 )
@@ -82,7 +81,6 @@ def _check_dns_domain(value: str) -> str:
 
 
 Size = Annotated[str, Field(description="a size such as '8 GiB'")]
-DnsLabel = Annotated[str, StringConstraints(strip_whitespace=True)]
 
 
 class Strict(BaseModel):
