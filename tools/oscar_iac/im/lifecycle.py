@@ -26,7 +26,7 @@ from oscar_iac.im.progress import Watch
 from oscar_iac.im.server import EmbeddedIM
 from oscar_iac.im.tokens import find_token
 from oscar_iac.paths import site_state_dir
-from oscar_iac.render import SECRET_INPUTS, RenderedSite, render_site, with_inputs
+from oscar_iac.render import SECRET_INPUTS, RenderedSite, render_site, secret_refs, with_inputs
 from oscar_iac.secrets import SecretRef, SecretResolver
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import ImTarget, LocalCloud
@@ -91,11 +91,7 @@ def connect(loaded: LoadedSite) -> Iterator[Connection]:
 def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = None) -> str:
     """The TOSCA with secrets filled in memory (never written anywhere by us)."""
     res = _resolver(loaded)
-    stack = loaded.site.stack
-    refs: dict[str, SecretRef] = {
-        "oscar_password": stack.oscar.password,
-        "minio_secret_key": stack.minio.secret_key,
-    }
+    refs = secret_refs(loaded.site)
     values: dict[str, Any] = {name: res.resolve(refs[name], name) for name in SECRET_INPUTS}
     if workers is not None:
         values["wn_num"] = workers

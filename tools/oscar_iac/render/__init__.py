@@ -10,14 +10,15 @@ from urllib.parse import urlparse
 import yaml
 
 from oscar_iac.errors import Problem, UserError
+from oscar_iac.paths import state_root
 from oscar_iac.render.ansible_vars import hosts_inventory
-from oscar_iac.render.context import SECRET_INPUTS, is_dummy, template_context
+from oscar_iac.render.context import SECRET_INPUTS, is_dummy, secret_refs, template_context
 from oscar_iac.render.radl import render_radl
 from oscar_iac.render.tosca import render_tosca, with_inputs
 from oscar_iac.render.translate import check_radl, tosca_to_radl
 from oscar_iac.site.load import LoadedSite
 
-__all__ = ["SECRET_INPUTS", "RenderedSite", "render_site", "with_inputs"]
+__all__ = ["SECRET_INPUTS", "RenderedSite", "render_site", "secret_refs", "with_inputs"]
 
 # Stand-in secret values used only to let the translator check a document.
 _PLACEHOLDER = "oscar-iac-placeholder"
@@ -95,7 +96,9 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
         + " are empty here; `up` fills them in memory",
         "role_vars": ctx["role_vars"],
     }
-    inventory = hosts_inventory(site)
+    inventory = hosts_inventory(
+        site, secret_refs(site), loaded.directory, state_root().resolve() / site.name
+    )
     return RenderedSite(
         tosca=tosca,
         radl=radl,

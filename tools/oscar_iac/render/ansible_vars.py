@@ -7,25 +7,37 @@ references (env/file/vault) resolved by the playbook run.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from oscar_iac.site.model import HostSpec, HostsTarget, Site, size_to_bytes
+from oscar_iac.secrets import SecretRef
+from oscar_iac.site.model import HostSpec, HostsTarget, Site
 
 NFS_EXPORT = "/pv"
 
 
+# cert-manager ClusterIssuer per TLS mode (the ingress role creates it under this name).
+ISSUERS = {
+    "none": "",
+    "self-signed": "oscar-iac-selfsigned",
+    "letsencrypt": "oscar-iac-letsencrypt",
+}
+
+
 def role_vars(site: Site) -> dict[str, Any]:
-    """Variables for playbooks/site.yml, prefixed by the role that reads them."""
+    """Variables for the roles, each prefixed by the role that reads it.
+
+    The `*_enabled` switches are read by the playbooks (which roles run), not by roles.
+    """
     stack, cluster = site.stack, site.cluster
+    fqdn = cluster.fqdn
+    issuer = ISSUERS[stack.ingress.tls.mode] if stack.ingress.enabled else ""
     out: dict[str, Any] = {
-        "oscar_iac_cluster_name": cluster.name,
-        "oscar_iac_cluster_domain": cluster.domain,
-        "oscar_iac_cluster_fqdn": cluster.fqdn,
+        "oscar_iac_cluster_fqdn": fqdn,
         "oscar_iac_airgap_dir": site.artifacts.airgap_dir or "",
         # Kubernetes
-        "k3s_version_override": stack.kubernetes.version or "",
         "k3s_ha": stack.kubernetes.ha,
-        # RWX storage
+        # RWX storage (the playbooks skip the nfs role when off)
         "nfs_enabled": stack.storage.nfs,
         "nfs_export_path": NFS_EXPORT,
         "nfs_storage_class": stack.storage.storage_class,
@@ -33,43 +45,84 @@ def role_vars(site: Site) -> dict[str, Any]:
         "ingress_enabled": stack.ingress.enabled,
         "ingress_tls_mode": stack.ingress.tls.mode,
         "ingress_acme_email": stack.ingress.tls.email or "",
-        "ingress_hostname": cluster.fqdn,
-        # MinIO (secret key comes separately)
+        "ingress_hostname": fqdn,
+        # MinIO (its secret key comes separately)
         "minio_access_key": stack.minio.access_key,
-        "minio_hostname": f"minio.{cluster.fqdn}",
-        "minio_console_hostname": f"console.minio.{cluster.fqdn}",
+        "minio_hostname": f"minio.{fqdn}",
+        "minio_console_hostname": f"console.minio.{fqdn}",
+        "minio_cert_manager_issuer": issuer,
         # Knative (OSCAR's synchronous /run)
         "knative_enabled": stack.knative.enabled,
-        # OSCAR (password comes separately)
+        # OSCAR (its password and MinIO's secret key come separately)
         "oscar_username": stack.oscar.username,
-        "oscar_hostname": cluster.fqdn,
+        "oscar_hostname": fqdn,
+        "oscar_ingress_enabled": stack.ingress.enabled,
+        "oscar_cert_manager_issuer": issuer,
+        "oscar_minio_access_key": stack.minio.access_key,
+        "oscar_serverless_backend": "knative" if stack.knative.enabled else "",
+        "oscar_volume_storage_class": stack.storage.storage_class if stack.storage.nfs else "",
         "oscar_oidc_enabled": stack.oidc.enabled,
         "oscar_oidc_issuers": [str(u) for u in stack.oidc.issuers],
         "oscar_oidc_groups": list(stack.oidc.allowed_vos),
         "oscar_allowed_image_prefixes": list(stack.oscar.allowed_image_prefixes),
-        # NiFi (dCache events)
+        # NiFi (dCache events; its password comes separately)
         "nifi_enabled": stack.nifi.enabled,
+        "nifi_username": stack.nifi.username,
+        "nifi_hostname": f"nifi.{fqdn}",
+        "nifi_cert_manager_issuer": issuer,
         # GPU workers
-        "gpu_enabled": site.cluster.gpu_workers.count > 0,
+        "gpu_enabled": cluster.gpu_workers.count > 0,
     }
     if stack.oscar.version:
-        out["oscar_version_override"] = stack.oscar.version
-    out["nfs_size_bytes"] = size_to_bytes(stack.storage.size)
+        out["oscar_image_tag"] = stack.oscar.version
     return out
 
 
-def hosts_inventory(site: Site) -> dict[str, Any]:
+def secret_lookup(ref: SecretRef, name: str, site_dir: Path, state_dir: Path) -> str:
+    """An Ansible expression that reads a secret where the reference says it is.
+
+    The hosts inventory carries these expressions, never values: Ansible resolves
+    them in memory when the play runs (the play hands them over with no_log).
+    A `generate` secret is the same file `oscar-iac` keeps in the state folder;
+    Ansible's password lookup creates it (0600) when the play runs first.
+    """
+
+    def path(target: str) -> str:
+        p = Path(target).expanduser()
+        return str(p if p.is_absolute() else (site_dir / p).resolve())
+
+    if ref.scheme == "env":
+        return f"{{{{ lookup('ansible.builtin.env', {ref.target!r}) }}}}"
+    if ref.scheme == "file":
+        return f"{{{{ lookup('ansible.builtin.file', {path(ref.target)!r}) }}}}"
+    if ref.scheme == "vault":
+        file_part, key = ref.target.split("#", 1)
+        return f"{{{{ (lookup('ansible.builtin.unvault', {path(file_part)!r}) | from_yaml)[{key!r}] }}}}"
+    generated = str(state_dir / "secrets" / name)
+    return (
+        f"{{{{ lookup('ansible.builtin.password', {generated!r}, length=32, "
+        "chars=['ascii_letters', 'digits']) }}"
+    )
+
+
+def hosts_inventory(
+    site: Site, secrets: dict[str, SecretRef], site_dir: Path, state_dir: Path
+) -> dict[str, Any]:
     """An Ansible YAML inventory for the hosts target (groups front / workers)."""
     if not isinstance(site.target, HostsTarget):
         return {}
     tgt = site.target
+    lookups = {
+        f"oscar_iac_secret_{name}": secret_lookup(ref, name, site_dir, state_dir)
+        for name, ref in secrets.items()
+    }
 
     def host(h: HostSpec) -> dict[str, Any]:
         return {"ansible_host": h.address, "ansible_user": h.user, "ansible_port": h.port}
 
     return {
         "all": {
-            "vars": {"ansible_become": tgt.become, **role_vars(site)},
+            "vars": {"ansible_become": tgt.become, **role_vars(site), **lookups},
             "children": {
                 "front": {"hosts": {tgt.front.name: host(tgt.front)}},
                 "workers": {"hosts": {w.name: host(w) for w in tgt.workers}},

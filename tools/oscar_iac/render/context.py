@@ -9,11 +9,24 @@ from typing import Any
 from oscar_iac import __version__
 from oscar_iac.paths import data_path
 from oscar_iac.render.ansible_vars import NFS_EXPORT, role_vars
+from oscar_iac.secrets import SecretRef
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import ImTarget, LocalCloud, Site
 
 # TOSCA inputs that carry secrets; filled in memory by `up`, empty on disk.
-SECRET_INPUTS = ("oscar_password", "minio_secret_key")
+# The roles receive each as `oscar_iac_secret_<name>`.
+SECRET_INPUTS = ("oscar_password", "minio_secret_key", "k3s_token", "nifi_password")
+
+
+def secret_refs(site: Site) -> dict[str, SecretRef]:
+    """Where each secret input's value comes from, by input name."""
+    stack = site.stack
+    return {
+        "oscar_password": stack.oscar.password,
+        "minio_secret_key": stack.minio.secret_key,
+        "k3s_token": stack.kubernetes.token,
+        "nifi_password": stack.nifi.password,
+    }
 
 
 def is_dummy(site: Site) -> bool:
@@ -80,12 +93,18 @@ def template_context(
     ctx_on = (not is_dummy(site)) if contextualize is None else contextualize
     repo = repo_url(loaded)
     entry = entry_url(loaded, offline=offline)
-    hosts = [("front_conf", "front", "front"), ("wn_conf", "worker", "wn")]
+    hosts = [("front_conf", "front", "front", False), ("wn_conf", "worker", "wn", False)]
     if cluster.gpu_workers.count > 0:
-        hosts.append(("gpu_wn_conf", "worker", "gpu_wn"))
+        hosts.append(("gpu_wn_conf", "worker", "gpu_wn", True))
     configure_nodes = [
-        {"name": name, "role": role, "host": host, "playbook": f"{entry}/playbooks/im/{role}.yml"}
-        for name, role, host in hosts
+        {
+            "name": name,
+            "role": role,
+            "host": host,
+            "gpu": gpu,
+            "playbook": f"{entry}/playbooks/im/{role}.yml",
+        }
+        for name, role, host, gpu in hosts
     ]
     fqdn = cluster.fqdn
     variables = role_vars(site)

@@ -231,13 +231,16 @@ class Cluster(Strict):
 
 
 class Kubernetes(Strict):
+    # The version is the one pinned in versions.yml (with its checksums): to upgrade,
+    # change it there and run playbooks/upgrade.yml.
     flavour: Literal["k3s"] = "k3s"
-    # None: the pinned version from versions.yml.
-    version: str | None = None
     ha: bool = False
+    # The shared secret k3s agents join the cluster with.
+    token: SecretRef = SecretRef("generate")
 
 
 class Oscar(Strict):
+    # OSCAR manager image tag; None: the one pinned in versions.yml.
     version: str | None = None
     username: str = "oscar"
     password: SecretRef = SecretRef("generate")
@@ -248,7 +251,6 @@ class Oscar(Strict):
 class Minio(Strict):
     access_key: str = "minio"
     secret_key: SecretRef = SecretRef("generate")
-    version: str | None = None
 
 
 class Storage(Strict):
@@ -281,6 +283,13 @@ class Toggle(Strict):
     enabled: bool = False
 
 
+class Nifi(Strict):
+    enabled: bool = False
+    username: str = "oscar-iac"
+    # NiFi's single-user password (NiFi wants 12 characters or more).
+    password: SecretRef = SecretRef("generate")
+
+
 class Oidc(Strict):
     enabled: bool = False
     issuers: list[AnyHttpUrl] = Field(default_factory=list)
@@ -303,7 +312,7 @@ class Stack(Strict):
     # OSCAR's synchronous /run needs Knative Serving.
     knative: Toggle = Toggle(enabled=True)
     # NiFi carries dCache storage events to OSCAR.
-    nifi: Toggle = Toggle()
+    nifi: Nifi = Nifi()
     oidc: Oidc = Oidc()
 
 

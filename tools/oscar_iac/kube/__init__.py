@@ -1,0 +1,1 @@
+"""Kubernetes objects the roles render: offline validation before anything is applied."""
