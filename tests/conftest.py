@@ -5,10 +5,12 @@ Each other plugin module is owned by the area that needs it first; every area's 
 may use them:
   components.minio_fixture   a real MinIO server on loopback (built from the Go module proxy)
   doubles.oscar_fixture      the OSCAR manager test double enforcing the v4.1.2 swagger
+  runner.fixtures            the local runner's demo image (built when missing) and its FDL
 """
 
 pytest_plugins = [
     "helpers.cli",
     "components.minio_fixture",
     "doubles.oscar_fixture",
+    "runner.fixtures",
 ]

@@ -8,10 +8,19 @@ calls oscar-iac makes, and refuses what the real server refuses:
     creating an existing service is 409, updating or deleting a missing one 404;
   - /job/{svc} and /run/{svc} need `Authorization: Bearer <service token>` (401);
     /job answers 201 with an empty body;
+  - with `oidc_token` set, `Bearer <oidc_token>` is accepted wherever Basic auth or a
+    service token is (OSCAR accepts its users' OIDC access tokens);
+  - GET /system/config answers `types.ConfigForUser`, with `minio_provider` (the
+    cluster's MinIO and the user's credentials) when the test gives one;
+  - /job creates a job named like OSCAR's (`<service>-<uuid>`, the service name cut
+    to 16 characters when it has 25 or more); GET /system/logs/{svc} lists the jobs
+    (`types.JobsResponse`: Pending, Running, Succeeded or Failed) and
+    GET /system/logs/{svc}/{job} answers the job's log;
   - every request is recorded in `calls`; anything unknown is 404 and recorded.
-`executor(service, body, headers) -> (status, bytes)` runs /run calls (and /job in
-a thread); the default records only. `latency` adds a delay per request, to model
-a real manager in benchmarks.
+`executor(service, body, headers) -> (status, bytes)` runs /run calls, and /job in a
+thread, where the job's name (its JOB_UUID) comes in the header `JOB_HEADER`; for a
+job, a status below 300 is Succeeded and the bytes are its log. The default executor
+records only. `latency` adds a delay per request, to model a real manager in benchmarks.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import os
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +49,36 @@ SWAGGER = (
     / "oscar-swagger-v4.1.2.yaml"
 )
 NAME_MAX = 39
+JOB_HEADER = "X-Oscar-Job-Uuid"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def job_name(service: str) -> str:
+    """OSCAR's job names: the service name (cut to 16 characters when it has 25 or more)."""
+    prefix = service[:16] if len(service) >= 25 else service
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+@dataclass
+class Job:
+    name: str
+    creation_time: str
+    status: str = "Pending"
+    start_time: str = ""
+    finish_time: str = ""
+    log: bytes = b""
+
+    def info(self) -> dict[str, str]:
+        info = {"status": self.status, "creation_time": self.creation_time}
+        info |= {
+            k: v
+            for k, v in (("start_time", self.start_time), ("finish_time", self.finish_time))
+            if v
+        }
+        return info
 
 
 def _service_schema() -> dict[str, Any]:
@@ -64,7 +104,10 @@ class OscarTestServer:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     executor: Executor | None = None
     latency: float = 0.0
+    oidc_token: str | None = field(default=None, repr=False)
+    minio_provider: dict[str, Any] | None = field(default=None, repr=False)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Job]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     url: str = ""
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -89,6 +132,18 @@ class OscarTestServer:
             self._server.server_close()
             self._server = None
 
+    def _run_job(self, svc: dict[str, Any], job: Job, body: bytes, headers: dict[str, str]) -> None:
+        assert self.executor is not None
+        with self._lock:
+            job.status, job.start_time = "Running", _now()
+        try:
+            status, log = self.executor(svc, body, {**headers, JOB_HEADER: job.name})
+        except Exception as exc:  # a job that crashes is Failed, as a crashed pod would be
+            status, log = 500, f"{type(exc).__name__}: {exc}".encode()
+        with self._lock:
+            job.log, job.finish_time = log, _now()
+            job.status = "Succeeded" if status < 300 else "Failed"
+
     def calls_to(self, prefix: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.path.startswith(prefix)]
@@ -112,7 +167,11 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
 
         def _basic_ok(self) -> bool:
             want = base64.b64encode(f"{state.username}:{state.password}".encode()).decode()
-            return self.headers.get("Authorization", "") == f"Basic {want}"
+            return self.headers.get("Authorization", "") == f"Basic {want}" or self._oidc_ok()
+
+        def _oidc_ok(self) -> bool:
+            auth = self.headers.get("Authorization", "")
+            return bool(state.oidc_token) and auth == f"Bearer {state.oidc_token}"
 
         def _dispatch(self) -> None:
             if state.latency:
@@ -133,6 +192,15 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
         def _system(self, parts: list[str]) -> None:
             if parts == ["info"] and self.command == "GET":
                 return self._reply(200, {"version": "v4.1.2", "name": "oscar-test-double"})
+            if parts == ["config"] and self.command == "GET":
+                config: dict[str, Any] = {
+                    "config": {"name": "oscar", "serverless_backend": "knative"}
+                }
+                if state.minio_provider is not None:
+                    config["minio_provider"] = state.minio_provider
+                return self._reply(200, config)
+            if parts and parts[0] == "logs" and self.command == "GET":
+                return self._logs(parts[1:])
             if parts and parts[0] == "services":
                 return self._services(parts[1:])
             return self._reply(404, {"message": "not found"})
@@ -174,18 +242,36 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
                         return self._reply(204)
             return self._reply(404, {"message": "not found"})
 
+        def _logs(self, parts: list[str]) -> None:
+            with state._lock:
+                if not parts or parts[0] not in state.services:
+                    return self._reply(404, {"message": "service not found"})
+                jobs = state.jobs.get(parts[0], {})
+                if len(parts) == 1:
+                    listing = {name: job.info() for name, job in jobs.items()}
+                    return self._reply(200, {"jobs": listing, "remaining_jobs": 0})
+                job = jobs.get(parts[1]) if len(parts) == 2 else None
+                if job is None:
+                    return self._reply(404, {"message": "job not found"})
+                return self._reply(200, raw=job.log)
+
         def _invoke(self, kind: str, name: str) -> None:
             with state._lock:
                 svc = state.services.get(name)
             if svc is None:
                 return self._reply(404, {"message": f"service {name} not found"})
-            if self.headers.get("Authorization", "") != f"Bearer {svc['token']}":
+            if self.headers.get("Authorization", "") != f"Bearer {svc['token']}" and not (
+                self._oidc_ok()
+            ):
                 return self._reply(401, {"message": "invalid token"})
             headers = {k: v for k, v in self.headers.items()}
             if kind == "job":
+                job = Job(job_name(name), _now())
+                with state._lock:
+                    state.jobs.setdefault(name, {})[job.name] = job
                 if state.executor is not None:
                     threading.Thread(
-                        target=state.executor, args=(svc, self._body, headers), daemon=True
+                        target=state._run_job, args=(svc, job, self._body, headers), daemon=True
                     ).start()
                 return self._reply(201)
             if state.executor is None:

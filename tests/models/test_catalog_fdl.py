@@ -1,9 +1,10 @@
 """Catalog samples -> models -> OSCAR service definitions (FDL) that OSCAR's contract accepts.
 
 Reads the real catalog metadata in ../shared/catalog and OSCAR's v4.1.2 swagger
-(test-only references). The generated script is run with bash; `deepaas-cli` is a
-small stand-in on PATH that prints the arguments it got, because what is under
-test is how the script turns each call style into a DEEPaaS call.
+(test-only references). The generated script is run with /bin/sh as OSCAR's
+supervisor runs it; `deepaas-cli` is a small stand-in on PATH that writes the
+arguments it got as its result, because what is under test here is how the script
+turns each call style into a DEEPaaS call (tests/runner runs the real DEEPaaS).
 """
 
 from __future__ import annotations
@@ -184,7 +185,13 @@ def test_malformed_metadata_names_file_and_field(
 def _fake_deepaas(bin_dir: Path) -> None:
     bin_dir.mkdir()
     script = bin_dir / "deepaas-cli"
-    script.write_text("#!/usr/bin/env python3\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    # Like the real deepaas-cli: the result goes to --deepaas_method_output (here: the args).
+    script.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        "args = sys.argv[1:]\n"
+        "assert args[0] == '--deepaas_method_output', args\n"
+        "open(args[1], 'w').write(json.dumps(args[2:]))\n"
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
 
 
@@ -205,8 +212,9 @@ def _run_script(
         "TMP_OUTPUT_DIR": str(tmp_path / "out"),
         "DEEPAAS_INPUT_ARG": "files",
     }
+    # OSCAR's supervisor runs the script with /bin/sh (dash on Debian), not bash.
     done = subprocess.run(
-        ["bash", str(script)], env=env, capture_output=True, text=True, check=True
+        ["/bin/sh", str(script)], env=env, capture_output=True, text=True, check=True
     )
     return json.loads(done.stdout), tmp_path / "out"
 
