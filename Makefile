@@ -36,13 +36,14 @@ system-deps: ## Install the Debian packages the tests use (podman, debootstrap, 
 demo: $(RUNTIME_STAMP) ## Main job: deploy the embedded default site (real local IM, Dummy cloud)
 	$(BIN)/oscar-iac up $(SITE)
 
-lint: $(STAMP) ## ruff, mypy, yamllint --strict (ansible-lint runs in the test suite)
+lint: $(STAMP) ## ruff, mypy, yamllint --strict, ansible-lint (production profile, offline)
 	$(BIN)/ruff check tools tests benchmarks
 	$(BIN)/ruff format --check tools tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --offline --profile production roles playbooks molecule
 
-unit: $(STAMP) ## Fast tests only (no podman, MinIO, NiFi)
+unit: $(STAMP) ## Fast tests only (no podman, MinIO, Molecule)
 	$(BIN)/pytest -m 'not slow' -q
 
 test: system-deps $(STAMP) lint ## The whole test suite (what CI runs)

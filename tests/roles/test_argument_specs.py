@@ -3,6 +3,7 @@ with the argument-spec message, before any task changed anything."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,19 @@ def test_good_variables_pass_the_validation(tmp_path: Path) -> None:
     assert "Validating arguments against arg spec" in output
     assert "k3s_token is empty" in output, output
     assert code != 0
+
+
+def test_reset_refuses_without_confirmation(tmp_path: Path) -> None:
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        "front:\n  hosts:\n    localhost:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n"
+    )
+    res = run_tool("ansible-playbook", "-i", inventory, REPO / "playbooks" / "reset.yml")
+    output = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "run again with -e oscar_iac_reset_confirm=true" in output, output
+    tasks = [line for line in output.splitlines() if line.startswith("TASK [")]
+    assert tasks == [t for t in tasks if "Gathering Facts" in t or "Ask for confirmation" in t], (
+        tasks
+    )
