@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 
 from oscar_iac.errors import UserError
-from oscar_iac.im.tokens import Token, sources
+from oscar_iac.im.tokens import Token, first_token
 from oscar_iac.site.model import TokenSource
 
 TOKEN_ENV = "OSCAR_IAC_TOKEN"
@@ -41,12 +41,9 @@ def find_token(
         fedcloud=False,
         notebooks_file=notebooks_file or NOTEBOOKS_FILE,
     )
-    tried = []
-    for name, fetch in sources(cfg):
-        value = fetch()
-        if value:
-            return Token(value=value, source=name, refresh=fetch)
-        tried.append(name)
+    found, tried = first_token(cfg)
+    if found is not None:
+        return found
     raise UserError(
         "no OSCAR credentials: give user= and password=, or token=; tried for a token: "
         + "; ".join(tried)

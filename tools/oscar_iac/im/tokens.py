@@ -93,13 +93,21 @@ def sources(cfg: TokenSource) -> list[tuple[str, Callable[[], str | None]]]:
     return chain
 
 
-def find_token(cfg: TokenSource, where: Path) -> Token:
-    tried = []
+def first_token(cfg: TokenSource) -> tuple[Token | None, list[str]]:
+    """The first token the chain yields, and the sources tried before it."""
+    tried: list[str] = []
     for name, fetch in sources(cfg):
         value = fetch()
         if value:
-            return Token(value=value, source=name, refresh=fetch)
+            return Token(value=value, source=name, refresh=fetch), tried
         tried.append(name)
+    return None, tried
+
+
+def find_token(cfg: TokenSource, where: Path) -> Token:
+    token, tried = first_token(cfg)
+    if token is not None:
+        return token
     raise UserError(
         Problem(
             where, "target.token", "no EGI Check-in access token found; tried: " + "; ".join(tried)
