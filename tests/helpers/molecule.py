@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 _HOST = re.compile(r"^\W*([\w.-]+)\s*:\s*ok=\d+\s+changed=(\d+)", re.MULTILINE)
+# "INFO [multinode > converge] Executing" (plain) or "multinode ➜ converge: Executing" (colour)
+_ACTION = re.compile(r"(?:\[\w+ > (\w+)\]|\w+ \S+ (\w+):) Executing")
 
 
 def recaps(output: str) -> list[dict[str, int]]:
@@ -15,3 +17,17 @@ def recaps(output: str) -> list[dict[str, int]]:
         if hosts:
             found.append(hosts)
     return found
+
+
+def recaps_by_action(output: str) -> dict[str, dict[str, int]]:
+    """Molecule action (converge, idempotence, ...) -> host -> changed tasks, summed
+    over the plays the action ran."""
+    by_action: dict[str, dict[str, int]] = {}
+    marks = [(m.start(), m.group(1) or m.group(2)) for m in _ACTION.finditer(output)]
+    for i, (start, action) in enumerate(marks):
+        end = marks[i + 1][0] if i + 1 < len(marks) else len(output)
+        for recap in recaps(output[start:end]):
+            total = by_action.setdefault(action, {})
+            for host, changed in recap.items():
+                total[host] = total.get(host, 0) + changed
+    return by_action
