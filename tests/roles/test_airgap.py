@@ -102,6 +102,19 @@ def test_malformed_versions_entry_is_a_user_error(cli, tmp_path: Path) -> None: 
     assert "oscar_iac_versions.demo.artifacts[0]" in res.err and "sha256" in res.err
 
 
+def test_unreadable_or_malformed_versions_file_is_a_user_error(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    res = cli("airgap", "list", "--versions", str(tmp_path / "missing.yml"))
+    assert res.code == 2 and "missing.yml" in res.err and "cannot read" in res.err
+    broken = tmp_path / "broken.yml"
+    broken.write_text("oscar_iac_versions: [\n")
+    res = cli("airgap", "verify", str(tmp_path), "--versions", str(broken))
+    assert res.code == 2 and "broken.yml" in res.err and "not valid YAML" in res.err
+    flat = tmp_path / "flat.yml"
+    flat.write_text("oscar_iac_versions:\n  k3s: v1.34\n")
+    res = cli("airgap", "list", "--versions", str(flat))
+    assert res.code == 2 and "oscar_iac_versions: expected a mapping" in res.err
+
+
 def test_the_project_pins_are_listed(cli) -> None:  # type: ignore[no-untyped-def]
     res = cli("airgap", "list", "--json")
     assert res.code == 0

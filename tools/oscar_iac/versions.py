@@ -20,9 +20,16 @@ def versions_file() -> Path:
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> dict[str, dict[str, Any]]:
-    data = yaml.safe_load(path.read_text()) or {}
-    table = data.get(VERSIONS_KEY)
-    if not isinstance(table, dict):
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise UserError(
+            Problem(path, "", f"cannot read the versions file: {exc.strerror}")
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise UserError(Problem(path, "", f"not valid YAML: {exc}")) from exc
+    table = data.get(VERSIONS_KEY) if isinstance(data, dict) else None
+    if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
         raise UserError(Problem(path, VERSIONS_KEY, "expected a mapping of component -> pins"))
     return table
 
