@@ -31,4 +31,5 @@ def test_multinode_scenario(base_image: str) -> None:
     assert all(n == 0 for n in idempotence.values()), idempotence
     assert re.search(r"multinode \S+ verify\]?: Executed: Successful", output), output[-4000:]
     assert "objects valid for Kubernetes" in output
+    assert re.search(r"multinode \S+ check\]?: Executed: Successful", output), output[-4000:]
     assert re.search(r"multinode \S+ side_effect\]?: Executed: Successful", output), output[-4000:]
