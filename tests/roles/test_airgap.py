@@ -108,7 +108,7 @@ def test_unreadable_or_malformed_versions_file_is_a_user_error(cli, tmp_path: Pa
     broken = tmp_path / "broken.yml"
     broken.write_text("oscar_iac_versions: [\n")
     res = cli("airgap", "verify", str(tmp_path), "--versions", str(broken))
-    assert res.code == 2 and "broken.yml" in res.err and "not valid YAML" in res.err
+    assert res.code == 2 and "broken.yml" in res.err and "invalid YAML" in res.err
     flat = tmp_path / "flat.yml"
     flat.write_text("oscar_iac_versions:\n  k3s: v1.34\n")
     res = cli("airgap", "list", "--versions", str(flat))

@@ -6,10 +6,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.paths import data_path
+from oscar_iac.yamlpos import load_yaml
 
 VERSIONS_KEY = "oscar_iac_versions"
 
@@ -20,14 +19,7 @@ def versions_file() -> Path:
 
 @lru_cache(maxsize=4)
 def _load(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise UserError(
-            Problem(path, "", f"cannot read the versions file: {exc.strerror}")
-        ) from exc
-    except yaml.YAMLError as exc:
-        raise UserError(Problem(path, "", f"not valid YAML: {exc}")) from exc
+    data = load_yaml(path) or {}
     table = data.get(VERSIONS_KEY) if isinstance(data, dict) else None
     if not isinstance(table, dict) or not all(isinstance(v, dict) for v in table.values()):
         raise UserError(Problem(path, VERSIONS_KEY, "expected a mapping of component -> pins"))

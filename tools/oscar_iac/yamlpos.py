@@ -46,18 +46,38 @@ def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> None:
             _walk(item, (*loc, i), lines)
 
 
-def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
-    """Parse `path`; return the data and a map from key path to line number."""
+def _read(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except OSError as exc:
         raise UserError(Problem(path, "", f"cannot read file: {exc.strerror}")) from exc
+
+
+def _invalid(path: Path, exc: yaml.YAMLError) -> UserError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return UserError(Problem(path, "", f"invalid YAML: {problem}", mark.line + 1 if mark else None))
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse `path` as plain safe YAML (third-party files such as catalog metadata may
+    repeat keys); unreadable or invalid: a UserError naming the file and, when known,
+    the line."""
+    text = _read(path)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _invalid(path, exc) from exc
+
+
+def load_yaml_with_lines(path: Path) -> tuple[Any, dict[Loc, int]]:
+    """Parse `path`; return the data and a map from key path to line number."""
+    text = _read(path)
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise UserError(Problem(path, "", f"invalid YAML: {exc.problem}", line)) from exc
+    except yaml.YAMLError as exc:
+        raise _invalid(path, exc) from exc
     lines: dict[Loc, int] = {}
     if node is not None:
         _walk(node, (), lines)

@@ -9,10 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from oscar_iac.catalog.model import CatalogModel, Resources
 from oscar_iac.errors import Problem, UserError
+from oscar_iac.yamlpos import load_yaml
 
 AI4_FILE = "ai4-metadata.yml"
 DEEP_FILE = "metadata.json"
@@ -56,13 +55,7 @@ def _resources(inference: Any, path: Path) -> Resources:
 
 
 def read_ai4(path: Path, module: str) -> CatalogModel:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(
-            Problem(path, "", f"invalid YAML: {exc}", mark.line + 1 if mark else None)
-        ) from exc
+    data = load_yaml(path)
     if not isinstance(data, dict):
         raise UserError(Problem(path, "", "expected a mapping"))
     version = str(_need(data, "metadata_version", path, (str, int, float)))

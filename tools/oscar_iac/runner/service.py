@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from oscar_iac.errors import Problem, UserError
+from oscar_iac.yamlpos import load_yaml
 
 
 @dataclass(frozen=True)
@@ -175,13 +174,7 @@ def load_service(path: Path, name: str | None = None) -> Service:
     """The service named `name` in the FDL file (the only one when `name` is None)."""
     if not path.is_file():
         raise UserError(Problem(path, "", "no such FDL file"))
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise UserError(
-            Problem(path, "", f"invalid YAML: {exc}", mark.line + 1 if mark else None)
-        ) from exc
+    doc = load_yaml(path)
     services = _services(doc, path)
     if name is None:
         if len(services) > 1:
