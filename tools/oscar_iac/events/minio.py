@@ -172,17 +172,22 @@ class _Minio:
             lambda: self.admin.config_reset("notify_webhook", target_id(self.source)),
         )
 
-    def restart(self, timeout: float = 120.0) -> None:
-        """Restart MinIO so target changes take effect, and wait until it serves again."""
+    def restart(self, timeout: float = 120.0, *, with_target: bool = True) -> None:
+        """Restart MinIO so target changes take effect, and wait until it serves again
+        (and, `with_target`, lists our target)."""
         self.call("restarting MinIO", self.admin.service_restart)
         deadline = time.monotonic() + timeout
         time.sleep(0.5)
         while time.monotonic() < deadline:
             try:
-                self.admin.info()
-                return
-            except (urllib3.exceptions.HTTPError, OSError, MinioAdminException):
-                time.sleep(0.5)
+                # Serving again is not enough: a bucket notification written before
+                # MinIO has loaded its targets and bucket metadata can be overwritten
+                # by that load. Wait until the running server lists our target.
+                if self.target_online() is not None or not with_target:
+                    return
+            except (urllib3.exceptions.HTTPError, OSError, MinioAdminException, DeploymentError):
+                pass
+            time.sleep(0.5)
         raise DeploymentError(
             f"MinIO {self.url} did not come back within {timeout:.0f} s after a restart",
             hints=[f"curl -sf {self.url}/minio/health/live", "oscar-iac events apply SITE"],
@@ -353,6 +358,10 @@ def _verify(src: MinioEventSource, m: _Minio) -> None:
             "MinIO cannot reach the OSCAR endpoint",
             hints,
         )
+    # MinIO applies bucket metadata asynchronously: give the read-back a moment.
+    deadline = time.monotonic() + 10
+    while _queue_action(src, m.get_notification()) != "unchanged" and time.monotonic() < deadline:
+        time.sleep(0.5)
     if _queue_action(src, m.get_notification()) != "unchanged":
         raise DeploymentError(
             f"bucket '{src.bucket}' on MinIO {m.url} does not hold the notification just set",
@@ -378,7 +387,7 @@ def remove(source: object, oscar: OscarConnection, secrets: SecretResolver) -> l
         changes.append(Change(src.name, "minio", bucket_obj, "unchanged", "bucket absent"))
     if m.get_target() is not None:
         m.reset_target()
-        m.restart()
+        m.restart(with_target=False)
         changes.append(Change(src.name, "minio", target_key(src), "delete"))
     else:
         changes.append(Change(src.name, "minio", target_key(src), "unchanged", "not present"))
