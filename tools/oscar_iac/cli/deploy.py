@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from oscar_iac.cli.preflight import gate as preflight_gate
 from oscar_iac.im import lifecycle
 from oscar_iac.im.state import state_path
 from oscar_iac.site import load_site
@@ -29,7 +30,14 @@ def _print_outputs(outputs: dict[str, object]) -> None:
     out.print(table)
 
 
-def up(site: Path = SITE, timeout: float = TIMEOUT, quiet: bool = QUIET) -> None:
+def up(
+    site: Path = SITE,
+    timeout: float = TIMEOUT,
+    quiet: bool = QUIET,
+    ignore_preflight: bool = typer.Option(
+        False, "--ignore-preflight", help="Deploy even if preflight finds something missing."
+    ),
+) -> None:
     """Deploy a site through IM (create, or reconcile what the state file records).
 
     Shows infrastructure and per-VM states while waiting; ends with the outputs.
@@ -38,6 +46,7 @@ def up(site: Path = SITE, timeout: float = TIMEOUT, quiet: bool = QUIET) -> None
     Example: oscar-iac up inventories/local
     """
     loaded = load_site(site)
+    preflight_gate(loaded, ignore_preflight)  # cloud sites: quotas, flavours, image first
     result = lifecycle.up(
         loaded, timeout=timeout, quiet=quiet, on_event=lambda m: err.print(f"· {m}")
     )
@@ -170,22 +179,7 @@ def list_(site: Path = SITE) -> None:
         out.print(inf_id)
 
 
-def preflight(site: Path = SITE) -> None:
-    """Check a cloud site before `up`: token validity, VO membership, project; says what it
-    could not check (offline, or without fedcloudclient/openstacksdk). Exit 1 if a check fails.
-
-    Example: oscar-iac preflight inventories/egi-example
-    """
-    checks = lifecycle.run_preflight(load_site(site))
-    for c in checks:
-        style = {"ok": "green", "failed": "red"}.get(c.outcome, "yellow")
-        out.print(f"[{style}]{c.outcome:>11}[/]  {c.name}: {c.detail}")
-    if any(c.outcome == "failed" for c in checks):
-        raise typer.Exit(1)
-
-
 def register(app: typer.Typer) -> None:
-    app.command("preflight")(preflight)
     for fn in (up, status, outputs, logs, scale, reconfigure, down):
         app.command(fn.__name__)(fn)
     app.command("list")(list_)

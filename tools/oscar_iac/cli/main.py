@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from oscar_iac import __version__
-from oscar_iac.cli import airgap, deploy, events, manifests, models, services, site
+from oscar_iac.cli import airgap, deploy, events, manifests, models, preflight, services, site
 from oscar_iac.errors import DeploymentError, OscarIacError, UserError
 
 app = typer.Typer(
@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (site, deploy, models, services, events, manifests, airgap):
+for module in (site, deploy, preflight, models, services, events, manifests, airgap):
     module.register(app)
 
 

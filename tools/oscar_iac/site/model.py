@@ -198,7 +198,7 @@ class GpuWorkers(Flavour):
 
 
 class OsImage(Strict):
-    # IM image URL (e.g. 'appdb://SITE/egi.ubuntu.22.04?vo') or a distribution name.
+    # IM image URL: 'egi://SITE/egi_vm_images/ubuntu:22.04?VO' (EGI) or 'ost://HOST/IMAGE-ID'.
     url: str | None = None
     distribution: str = "ubuntu"
     version: str = "22.04"

@@ -1,0 +1,5 @@
+"""Preflight and discovery for cloud sites (OpenStack, EGI) through openstacksdk.
+
+Library entry points: `oscar_iac.preflight.openstack.run(loaded) -> Report` and
+`oscar_iac.preflight.openstack.discover(loaded) -> Inventory`; `gate` is what `up` calls.
+"""
