@@ -7,7 +7,8 @@ define them, and nothing else:
   Keystone v3   https://docs.openstack.org/api-ref/identity/v3/ and
                 https://docs.openstack.org/api-ref/identity/v3-ext/ (OS-FEDERATION)
     GET  /identity/  /identity/v3/                 version documents (unauthenticated)
-    POST /identity/v3/OS-FEDERATION/identity_providers/{idp}/protocols/{protocol}/auth
+    GET|POST /identity/v3/OS-FEDERATION/identity_providers/{idp}/protocols/{protocol}/auth
+         (keystone api-ref v3-ext/federation/auth/auth.inc: both methods)
          `Authorization: Bearer <OIDC access token>` -> 201, unscoped token in
          X-Subject-Token (unknown IdP/protocol -> 404, expired/unknown token -> 401)
     GET  /identity/v3/auth/projects                the projects a token may scope to
@@ -15,16 +16,20 @@ define them, and nothing else:
          scope -> 201 with the service catalog
   Nova v2.1     https://docs.openstack.org/api-ref/compute/
     GET /compute/ /compute/v2.1/, /flavors, /flavors/detail (limit/marker pagination;
-    `extra_specs` only from microversion 2.61), /flavors/{id}, /flavors/{id}/os-extra_specs,
-    /limits (absolute limits and usage)
+    `extra_specs` only from microversion 2.61: openstacksdk compute/v2/flavor.py
+    `_max_microversion`), /flavors/{id}, /flavors/{id}/os-extra_specs, /limits (absolute
+    limits and usage; the network ones gone from 2.36)
   Glance v2     https://docs.openstack.org/api-ref/image/v2/
-    GET /image/ (300 Multiple Choices), /image/v2/images (default page 25, max 1000,
-    `next` link), /image/v2/images/{id}
+    GET /image/ (300 Multiple Choices; /versions 200, glance api-ref versions.inc),
+    /image/v2/images (glance's limit_param_default 25, api_limit_max 1000, `next` link),
+    /image/v2/images/{id}
   Neutron v2.0  https://docs.openstack.org/api-ref/network/v2/
     GET /network/, /v2.0/networks (router:external filter), /v2.0/floatingips,
     /v2.0/security-groups, /v2.0/quotas/{project_id}, /v2.0/quotas/{project_id}/details
+    (neutron-lib api-ref v2/quota_details.inc: used/limit/reserved, -1 = no limit)
   Cinder v3     https://docs.openstack.org/api-ref/block-storage/v3/
-    GET /volume/, /volume/v3/{project_id}/limits
+    GET /volume/ (200/300), /volume/v3 (volumes-v3-versions.inc),
+    /volume/v3/{project_id}/limits (limits.inc: -1 = infinite)
   EGI cloud-info-api (the service IM 2.0's FedcloudInfo asks, https://is.cloud.egi.eu;
   routes from EGI-Federation/cloud-info-api app/main.py)
     GET /cloudinfo/site/{site}/, /site/{site}/projects, /site/{site}/{vo}/project,
@@ -321,7 +326,7 @@ class OpenStackDouble:
             ("GET", r"/compute/v2\.1/flavors/(?P<fid>[^/]+)/os-extra_specs", self.flavor_specs),
             ("GET", r"/compute/v2\.1/limits", self.nova_limits),
             ("GET", r"/image/?", self.glance_versions),
-            ("GET", r"/image/versions", self.glance_versions),
+            ("GET", r"/image/versions", self.glance_versions_200),
             ("GET", r"/image/v2/images", self.images_list),
             ("GET", r"/image/v2/images/(?P<iid>[^/]+)", self.image_show),
             ("GET", r"/network/?", self.neutron_versions),
@@ -536,6 +541,11 @@ class OpenStackDouble:
         ]
         return 300, {"versions": versions}, {}
 
+    def glance_versions_200(self, **_: Any) -> Reply:
+        # GET /versions answers 200 and GET / 300 (glance api-ref versions/versions.inc).
+        _, body, headers = self.glance_versions()
+        return 200, body, headers
+
     def images_list(self, headers: Any, query: dict[str, list[str]], **_: Any) -> Reply:
         if err := self._need_project(headers):
             return err
@@ -698,6 +708,9 @@ class OpenStackDouble:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body leave in one segment (flushed after each request): unbuffered
+            # writes meet Nagle + delayed ACK and cost ~40 ms a request on loopback.
+            wbufsize = 1 << 16
 
             def log_message(self, format: str, *args: Any) -> None:
                 return
