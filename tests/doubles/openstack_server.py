@@ -861,13 +861,29 @@ def standard_cloud(flavours: int = 0, images: int = 0) -> Cloud:
     return cloud
 
 
-if __name__ == "__main__":  # a double to try the CLI against by hand
+def demo_token(vo: str = "vo.access.egi.eu", seconds: int = 3600) -> str:
+    """A made-up Check-in-shaped JWT (not signed: the double only reads `exp`)."""
+
+    def enc(obj: Json) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    claims = {
+        "exp": int(time.time()) + seconds,
+        "eduperson_entitlement": [f"urn:mace:egi.eu:group:{vo}:role=member#aai.egi.eu"],
+    }
+    return f"{enc({'alg': 'none'})}.{enc(claims)}.demo"
+
+
+if __name__ == "__main__":  # a double to try the CLI against by hand (see README)
     import os
     import sys
 
-    d = OpenStackDouble(standard_cloud()).start()
+    flavours, images = (int(a) for a in (sys.argv[1:3] if len(sys.argv) > 2 else ("0", "0")))
+    d = OpenStackDouble(standard_cloud(flavours, images)).start()
     sys.stdout.write(
-        f"OSCAR_IAC_EGI_CLOUDINFO_URL={d.cloudinfo_url}\nauth_url={d.auth_url}\nCtrl-C to stop\n"
+        f"export OSCAR_IAC_EGI_CLOUDINFO_URL={d.cloudinfo_url}\n"
+        f"export EGI_ACCESS_TOKEN={demo_token()}\n"
+        "# Ctrl-C stops the double\n"
     )
     sys.stdout.flush()
     try:

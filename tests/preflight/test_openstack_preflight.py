@@ -39,6 +39,8 @@ def test_preflight_enough_quota_is_ready(double: OpenStackDouble, egi_site: Site
     # '8 GiB' is 8590 MB in IM's units: m1.large (8192 MiB) does not fit, IM takes m1.xlarge.
     assert got["flavour (front)"][0] == "ok" and "m1.xlarge" in got["flavour (front)"][2]
     assert "m1.xlarge" in got["flavour (workers)"][2]
+    front = next(r for r in report.rows if r.check == "flavour (front)")
+    assert "m1.large does not fit" in front.detail and "'8 GB' would take it" in front.detail
     assert got["cores"][:2] == ("ok", "24")  # 3 VMs x the flavour's 8 vCPU
     assert got["RAM"][:2] == ("ok", "49152 MiB")
     assert got["instances"][:2] == ("ok", "3")

@@ -109,3 +109,25 @@ def near_misses(flavours: list[FlavourInfo], req: RoleRequest, n: int = 3) -> li
     if req.gpus:
         usable = [f for f in usable if gpu_fits(f, req.gpus, req.gpu_vendor)] or usable
     return sorted(usable, key=lambda f: (f.vcpus, f.ram_mib), reverse=True)[:n]
+
+
+def units_trap(flavours: list[FlavourInfo], req: RoleRequest, chosen: FlavourInfo | None) -> str:
+    """A note when IM skips a flavour of exactly the size asked because it compares the
+    flavour's MiB with the request in MB (10**6 bytes): '8 GiB' is 8590 MB > 8192 MiB."""
+    if req.instance_type or not req.memory_mb:
+        return ""
+    skipped = [
+        f
+        for f in flavours
+        if not f.disabled
+        and f.vcpus >= req.cpus
+        and f.ram_mib < req.memory_mb <= f.ram_mib * 2**20 // 10**6 + 1
+        and (chosen is None or f.ram_mib < chosen.ram_mib)
+    ]
+    if not skipped:
+        return ""
+    f = min(skipped, key=lambda x: (x.vcpus, x.ram_mib))
+    return (
+        f"IM compares the flavour's {f.ram_mib} MiB with {req.memory_mb} MB, so {f.name} does "
+        f"not fit; memory: '{f.ram_mib * 2**20 // 10**9} GB' would take it"
+    )

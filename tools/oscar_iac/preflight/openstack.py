@@ -31,7 +31,7 @@ from oscar_iac.errors import UserError
 from oscar_iac.im.preflight import vo_member
 from oscar_iac.im.tokens import MIN_VALIDITY, Token, expiry, find_token, sources
 from oscar_iac.preflight import connect as cx
-from oscar_iac.preflight.flavours import FlavourInfo, near_misses, pick
+from oscar_iac.preflight.flavours import FlavourInfo, near_misses, pick, units_trap
 from oscar_iac.preflight.needs import Needs, needs
 from oscar_iac.preflight.report import Report
 from oscar_iac.secrets import SecretResolver
@@ -334,6 +334,7 @@ def _compute_rows(report: Report, site: Site, need: Needs) -> None:
             cores += req.cpus * req.count
             ram += req.memory_mb * 1000 * 1000 // 2**20 * req.count
             continue
+        trap = units_trap(flavours, req, chosen)
         if chosen is None:
             largest = "; ".join(f.describe() for f in near_misses(flavours, req)) or "none"
             report.add(
@@ -341,12 +342,12 @@ def _compute_rows(report: Report, site: Site, need: Needs) -> None:
                 req.label,
                 "no fitting flavour",
                 "failed",
-                f"largest: {largest} ({len(flavours)} flavours)",
+                " ".join(x for x in (f"largest: {largest} ({len(flavours)} flavours).", trap) if x),
             )
             cores += req.cpus * req.count
             ram += req.memory_mb * 1000 * 1000 // 2**20 * req.count
         else:
-            report.add(check, req.label, chosen.describe(), "ok", "the one IM would pick")
+            report.add(check, req.label, chosen.describe(), "ok", trap or "the one IM would pick")
             cores += chosen.vcpus * req.count
             ram += chosen.ram_mib * req.count
     lim = site.conn.compute.get_limits().absolute
