@@ -167,6 +167,8 @@ class Cloud:
             "subnet": {"limit": 10, "used": 1, "reserved": 0},
         }
     )
+    # Nova's newest microversion (extra_specs come with flavours from 2.61).
+    nova_max_microversion: str = "2.96"
     # Services whose endpoints the catalog lists at a closed port (unreachable).
     unreachable: set[str] = field(default_factory=set)
 
@@ -425,7 +427,7 @@ class OpenStackDouble:
         return {
             "id": "v2.1",
             "status": "CURRENT",
-            "version": "2.96",
+            "version": self.cloud.nova_max_microversion,
             "min_version": "2.1",
             "updated": "2013-07-23T11:33:21Z",
             "links": [{"rel": "self", "href": f"{self.base}/compute/v2.1/"}],
@@ -458,6 +460,9 @@ class OpenStackDouble:
         if err := self._need_project(headers):
             return err
         micro = _microversion(headers, "compute", (2, 1))
+        top = tuple(int(x) for x in self.cloud.nova_max_microversion.split("."))
+        if micro > top:
+            return _error(406, f"Version {micro[0]}.{micro[1]} is not supported by the API.")
         items = sorted(self.cloud.flavors, key=lambda f: f["id"])  # Nova sorts by flavorid
         marker = (query.get("marker") or [None])[0]
         if marker:
@@ -797,6 +802,7 @@ def _error(code: int, message: str) -> Reply:
         403: "Forbidden",
         404: "Not Found",
         405: "Method Not Allowed",
+        406: "Not Acceptable",
     }
     return code, {"error": {"code": code, "title": titles.get(code, ""), "message": message}}, {}
 

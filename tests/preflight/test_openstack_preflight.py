@@ -124,6 +124,20 @@ def test_preflight_gpu_flavour_fits(double: OpenStackDouble, egi_site: Site) -> 
     strict(double)
 
 
+def test_preflight_old_nova_cannot_check_gpu_flavours(
+    double: OpenStackDouble, egi_site: Site
+) -> None:
+    """Before microversion 2.61 Nova lists no extra specs: GPU flavours cannot be told."""
+    double.cloud.nova_max_microversion = "2.60"
+    report = po.run(
+        load_site(egi_site({"gpu_workers": {"count": 1, "cpus": 4, "memory": "16 GiB"}}))
+    )
+    got = rows(report)
+    assert got["flavour (gpu workers)"][0] == "not checked"
+    assert got["flavour (front)"][0] == "ok" and report.verdict == "unchecked"
+    strict(double)
+
+
 @pytest.mark.parametrize(
     ("url", "why"),
     [
@@ -319,6 +333,17 @@ def test_discover_preflight_lists_flavours_and_images(
     plain = cli("discover", str(site))
     assert plain.code == 0 and "m1.xlarge" in plain.out and "external networks: public" in plain.out
     strict(double)
+
+
+def test_discover_preflight_unreachable_exits_1(
+    double: OpenStackDouble,
+    egi_site: Site,
+    monkeypatch: pytest.MonkeyPatch,
+    cli: Callable[..., CliResult],
+) -> None:
+    monkeypatch.setenv("OSCAR_IAC_EGI_CLOUDINFO_URL", f"http://127.0.0.1:{double.closed_port}")
+    res = cli("discover", str(egi_site()))
+    assert res.code == 1 and "EGI cloud-info" in res.err and "connection failed" in res.err
 
 
 @pytest.mark.parametrize(("flavours", "images"), [(0, 0), (200, 500)])

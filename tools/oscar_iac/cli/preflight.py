@@ -9,11 +9,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from oscar_iac.errors import DeploymentError, UserError
+from oscar_iac.errors import DeploymentError
+from oscar_iac.preflight.gate import gate as preflight_gate
 from oscar_iac.preflight.report import Report
 from oscar_iac.site import load_site
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import ImTarget, LocalCloud
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -97,30 +97,16 @@ def discover(site: Path = SITE, as_json: bool = AS_JSON) -> None:
 
 
 def gate(loaded: LoadedSite, ignore: bool) -> None:
-    """What `up` runs first on cloud sites: refuse (exit 2) naming what is missing, or
-    (exit 1) what could not be checked, unless `ignore` — then say so loudly."""
-    tgt = loaded.site.target
-    if not isinstance(tgt, ImTarget) or isinstance(tgt.cloud, LocalCloud):
-        return
-    from oscar_iac.preflight import openstack as po
+    """What `up` runs first on cloud sites (oscar_iac.preflight.gate.gate, printing)."""
 
-    report = po.run(loaded)
-    if report.verdict == "ready":
-        err.print(f"· preflight: ready ({report.requests} API requests)")
-        return
-    if ignore:
-        err.print(
-            "[bold red]WARNING: preflight is not ready and --ignore-preflight was given; "
-            "going on anyway. IM may fail half-way:[/]"
-        )
-        err.print(report.summary(), markup=False)
-        return
-    hint = f"see: oscar-iac preflight {loaded.directory}; or run up with --ignore-preflight"
-    if report.verdict == "missing":
-        raise UserError(f"{loaded.path}: preflight failed:\n{report.summary()}\n{hint}")
-    raise DeploymentError(
-        f"{loaded.path}: preflight could not check:\n{report.summary()}", hints=[hint]
-    )
+    def warn(text: str) -> None:
+        bold = text.startswith("WARNING")
+        head, _, rest = text.partition("\n")
+        err.print(f"[bold red]{head}[/]" if bold else f"· {head}")
+        if rest:
+            err.print(rest, markup=False, soft_wrap=True)
+
+    preflight_gate(loaded, ignore, warn)
 
 
 def register(app: typer.Typer) -> None:
