@@ -448,3 +448,19 @@ def test_preflight_flavour_choice_matches_im() -> None:
         assert (theirs.name if theirs else None) == (mine.name if mine else None), (
             cpus, mem, gpus, itype
         )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("glue_url", "v3"),
+    [
+        ("https://api.cloud.ifca.es:5000/v3/", "https://api.cloud.ifca.es:5000/v3"),
+        ("https://keystone.example.org:5000/v3", "https://keystone.example.org:5000/v3"),
+        ("https://cloud.example.org/identity/v3", "https://cloud.example.org/identity/v3"),
+        ("https://keystone.example.org:5000/", "https://keystone.example.org:5000/v3"),
+        ("https://keystone.example.org:5000/v2.0", "https://keystone.example.org:5000/v3"),
+    ],
+)
+def test_preflight_keystone_url_from_cloud_info(glue_url: str, v3: str) -> None:
+    from oscar_iac.preflight.connect import keystone_base, keystone_v3
+
+    assert keystone_v3(keystone_base(glue_url)) == v3

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,15 @@ def check_transport(url: str, where: str) -> None:
     )
 
 
+def keystone_base(url: str) -> str:
+    """Keystone's root from a site's GLUE endpoint URL (cloud-info-api app/glue.py
+    `summary`: Keystone's versioned URL). IM's FedcloudInfo.get_site_url drops the last
+    part whatever it is; here only a version part is dropped."""
+    url = url.rstrip("/")
+    head, _, last = url.rpartition("/")
+    return head if re.fullmatch(r"v\d+(\.\d+)?", last) else url
+
+
 def keystone_v3(url: str) -> str:
     base = url.rstrip("/")
     return base if base.endswith("/v3") else base + "/v3"
@@ -136,13 +146,11 @@ class Http:
 
 
 def _reason(exc: BaseException) -> str:
+    """A short reason: the root cause of a connection failure, not urllib3's whole chain."""
     text = str(exc)
     if isinstance(exc, requests.ConnectionError | ks_exc.ConnectFailure):
-        return (
-            "connection failed ("
-            + (text.split("Caused by")[-1].strip(" ()'\"") or text)[:160]
-            + ")"
-        )
+        cause = text.rsplit("Caused by", 1)[-1].strip(" ()'\"")
+        return f"connection failed ({cause[:160]})"
     return text[:200]
 
 
@@ -164,8 +172,7 @@ class CloudInfo:
         data = self.http.get_json(f"{self.base}/site/{quote(site)}/", "EGI cloud-info")
         if not isinstance(data, dict) or not data.get("url"):
             raise Refused("site", f"EGI cloud-info ({self.base}) knows no site {site!r}")
-        # IM's FedcloudInfo.get_site_url: strip the trailing '/' and the version part.
-        return str(data["url"]).rstrip("/").rsplit("/", 1)[0]
+        return keystone_base(str(data["url"]))
 
     def vo_project(self, site: str, vo: str) -> str | None:
         try:
