@@ -167,6 +167,8 @@ class Cloud:
             "subnet": {"limit": 10, "used": 1, "reserved": 0},
         }
     )
+    # Whether cloud-info knows the VO's project at this site (GET /site/{site}/{vo}/project).
+    cloudinfo_knows_project: bool = True
     # Nova's newest microversion (extra_specs come with flavours from 2.61).
     nova_max_microversion: str = "2.96"
     # Services whose endpoints the catalog lists at a closed port (unreachable).
@@ -683,7 +685,7 @@ class OpenStackDouble:
     def ci_project(self, site: str, vo: str, **_: Any) -> Reply:
         if err := self._site_or_404(site):
             return err
-        if vo != self.cloud.vo:
+        if vo != self.cloud.vo or not self.cloud.cloudinfo_knows_project:
             return 404, {"detail": f"VO {vo} not supported by Site {site}"}, {}
         return 200, {"id": self.cloud.project_id, "name": vo}, {}
 

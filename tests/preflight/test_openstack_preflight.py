@@ -251,6 +251,16 @@ def test_preflight_one_service_unreachable(double: OpenStackDouble, egi_site: Si
     strict(double)
 
 
+def test_preflight_project_found_by_vo_name(double: OpenStackDouble, egi_site: Site) -> None:
+    """cloud-info does not know the VO's project: the visible project named after the VO."""
+    double.cloud.cloudinfo_knows_project = False
+    report = po.run(load_site(egi_site()))
+    project = next(r for r in report.rows if r.check == "project")
+    assert project.outcome == "ok" and double.cloud.project_id in project.available
+    assert "named after the VO" in project.detail
+    strict(double)
+
+
 def test_preflight_project_not_visible(double: OpenStackDouble, egi_site: Site) -> None:
     double.cloud.project_name = "some-other-name"
     report = po.run(load_site(egi_site({}, {"project_id": "ffffffffffffffffffffffffffffffff"})))
@@ -288,7 +298,14 @@ cluster:
     )
     report = po.run(load_site(site))
     assert report.verdict == "ready", report.summary()
-    assert "cloud.project (name)" in rows(report)["project"][2] or "(name)" in str(report.rows)
+    project = next(r for r in report.rows if r.check == "project")
+    assert "cloud.project (name)" in project.detail and double.cloud.project_id in project.available
+    assert "access token" not in rows(report)  # password sites use no token
+    strict(double)
+    double.cloud.users["oscar"] = "changed"
+    refused = po.run(load_site(site))
+    assert [r.check for r in refused.missing] == ["credentials"]
+    assert "refused the credentials (401)" in refused.missing[0].detail
     strict(double)
 
 

@@ -226,11 +226,11 @@ def _unscoped_token(
             if attempt == 1 and refresh is not None and refresh():
                 continue
             raise Refused(
-                "token", f"Keystone at {auth_url} refused the credentials (401): {exc}"
+                "credentials", f"Keystone at {auth_url} refused the credentials (401): {exc}"
             ) from exc
         except ks_exc.NotFound as exc:
             raise Refused(
-                "token",
+                "credentials",
                 f"Keystone at {auth_url} has no such identity provider/protocol (404): {exc}",
             ) from exc
         except (ks_exc.ConnectFailure, ks_exc.ConnectTimeout, ks_exc.SSLError) as exc:
