@@ -671,7 +671,7 @@ class OpenStackDouble:
         body = {
             "id": "13373G0",
             "name": site,
-            "url": f"{self.base}/identity/v3/",
+            "url": self._endpoint("identity", "/identity/v3/"),
             "state": "",
             "hostname": "127.0.0.1",
         }

@@ -241,6 +241,16 @@ def test_preflight_api_unreachable_says_what_was_not_checked(
     assert double.calls == []
 
 
+def test_preflight_keystone_unreachable(double: OpenStackDouble, egi_site: Site) -> None:
+    double.cloud.unreachable.add("identity")  # cloud-info names a Keystone that is down
+    report = po.run(load_site(egi_site()))
+    assert report.verdict == "unchecked" and not report.missing
+    detail = {r.check: r.detail for r in report.unchecked}
+    assert "Keystone at http://127.0.0.1:" in detail["project"]
+    assert "connection failed" in detail["cores"]
+    strict(double)
+
+
 def test_preflight_one_service_unreachable(double: OpenStackDouble, egi_site: Site) -> None:
     double.cloud.unreachable.add("block-storage")
     report = po.run(load_site(egi_site()))
