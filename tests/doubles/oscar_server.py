@@ -21,6 +21,8 @@ calls oscar-iac makes, and refuses what the real server refuses:
 thread, where the job's name (its JOB_UUID) comes in the header `JOB_HEADER`; for a
 job, a status below 300 is Succeeded and the bytes are its log. The default executor
 records only. `latency` adds a delay per request, to model a real manager in benchmarks.
+`job_unavailable` (tests set and clear it) makes /job answer 503, as a manager that is
+restarting or overloaded would.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class OscarTestServer:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     executor: Executor | None = None
     latency: float = 0.0
+    job_unavailable: bool = False
     oidc_token: str | None = field(default=None, repr=False)
     minio_provider: dict[str, Any] | None = field(default=None, repr=False)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -265,6 +268,8 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
             ):
                 return self._reply(401, {"message": "invalid token"})
             headers = {k: v for k, v in self.headers.items()}
+            if kind == "job" and state.job_unavailable:
+                return self._reply(503, {"message": "service unavailable"})
             if kind == "job":
                 job = Job(job_name(name), _now())
                 with state._lock:

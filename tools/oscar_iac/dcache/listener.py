@@ -813,6 +813,17 @@ class Dcache:
         self._check(resp, f"subscribing to {path}", ())
         raise OSError("unreachable")
 
+    def mark(self, channel: str) -> bool:
+        """Ask for one metronome event: a first id to resume from before any upload event."""
+        resp = self.http.request(
+            "POST", f"{channel}/subscriptions/metronome", body={"delay": 0.01, "count": 1}
+        )
+        if resp.status == 404 and not self.channel_exists(channel):
+            raise ChannelGone(channel)
+        if resp.status in (401, 403):
+            self._check(resp, "subscribing to metronome")
+        return resp.status in (200, 201)
+
     def subdirectories(self, path: str) -> list[str]:
         url = f"{self.base}/namespace{quote(path)}?children=true"
         resp = self.http.request("GET", url, headers={"Accept": "application/json"})
@@ -906,6 +917,7 @@ class Listener:
         self.flags = ["IN_CLOSE_WRITE", "IN_MOVED_TO"] + (["IN_CREATE"] if cfg.recursive else [])
         self.channel_key = ""
         self.subs: dict[str, str] = {}  # subscription URL -> path
+        self.awaiting_mark = False
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -1081,8 +1093,20 @@ class Listener:
                     f" (resuming after event {resume})" if resume is not None else "",
                 )
                 try:
-                    if subscribe or first:
-                        # Opened before subscribing: nothing emitted after this is missed.
+                    # Opened before subscribing: nothing emitted after this is missed.
+                    if subscribe and self.tracker.resume_id() is None:
+                        # dCache replays only after an id it still holds: a first event
+                        # (one metronome tick) gives a resume point before any upload.
+                        self.awaiting_mark = self.dcache.mark(self.state.channel)
+                        if not self.awaiting_mark:
+                            LOG.warning(
+                                "dCache offers no metronome events: until the first "
+                                "event is acknowledged a restart may miss events"
+                            )
+                    elif self.awaiting_mark:
+                        self.awaiting_mark = False  # the tick was lost with the connection
+                        first = True
+                    if (subscribe or first) and not self.awaiting_mark:
                         self._subscribe_all()
                     first = False
                     backoff = 0.5
@@ -1122,6 +1146,11 @@ class Listener:
                 self._system(msg)
             elif msg.event == "inotify":
                 self._inotify(msg)
+            elif msg.event == "metronome" and self.awaiting_mark and msg.id is not None:
+                self.tracker.add(msg.id, True)
+                self.awaiting_mark = False
+                self.save()
+                self._subscribe_all()
             elif msg.id is not None and not self.tracker.seen(msg.id):
                 self.tracker.add(msg.id, True)
 
