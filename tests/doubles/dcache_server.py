@@ -107,6 +107,10 @@ def _selected(flags: list[str] | None) -> set[str]:
     return out
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's default (5) drops concurrent connections
+
+
 @dataclass
 class Subscription:
     id: str
@@ -165,7 +169,7 @@ class DcacheEventsServer:
     # --- lifecycle --------------------------------------------------------------------
 
     def start(self, port: int = 0) -> DcacheEventsServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._server = _Server(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         scheme = "http"
         if self.tls is not None:

@@ -92,6 +92,12 @@ def _service_schema() -> dict[str, Any]:
     return schema
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog (5) drops connections of concurrent clients
+    # (each /job is a new connection here): they would wait for a SYN retransmit (1 s).
+    request_queue_size = 128
+
+
 @dataclass
 class Call:
     method: str
@@ -123,7 +129,7 @@ class OscarTestServer:
         return str(self.services[service]["token"])
 
     def start(self) -> OscarTestServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
