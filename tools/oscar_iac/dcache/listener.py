@@ -46,7 +46,11 @@ CONFIG.json (unknown keys are refused; secrets only through env vars or files):
   ca_bundle     path or null
   sink          {"kind": "spool", "dir": DIR}
               | {"kind": "oscar", "url": "<oscar>/job/<service>",
-                 "token_env": NAME | "token_file": PATH, "verify_tls": bool,
+                 "token_env": NAME | "token_file": PATH   (the service's token), or
+                 "oscar_user": U, "oscar_password_env": NAME | "oscar_password_file": PATH
+                 (OSCAR's Basic-auth user: the service token is read from
+                 GET <oscar>/system/services/<service> and read again after a 401),
+                 "verify_tls": bool,
                  "ca_bundle": PATH|null, "concurrency": 16, "max_attempts": 8,
                  "timeout": 30, "backoff_initial": 0.5, "backoff_max": 30}
   optional:     "source" (name put in every event, default "dcache"),
@@ -153,6 +157,9 @@ class Sink:
     url: str | None = None
     token_env: str | None = None
     token_file: str | None = None
+    oscar_user: str | None = None
+    oscar_password_env: str | None = None
+    oscar_password_file: str | None = None
     verify_tls: bool = True
     ca_bundle: str | None = None
     concurrency: int = 16
@@ -212,6 +219,9 @@ _SINK_KEYS = {
         "url",
         "token_env",
         "token_file",
+        "oscar_user",
+        "oscar_password_env",
+        "oscar_password_file",
         "verify_tls",
         "ca_bundle",
         "concurrency",
@@ -289,7 +299,20 @@ def parse_config(raw: Any, where: str = "config") -> Config:
         url = s.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^/]+(/.*)?/job/[^/]+$", url):
             raise _fail(where, "sink.url", "expected <oscar>/job/<service>")
-        _one_of(where, s, "sink", ("token_env", "token_file"))
+        given = [
+            k
+            for k in ("token_env", "token_file", "oscar_password_env", "oscar_password_file")
+            if s.get(k)
+        ]
+        if len(given) != 1:
+            raise _fail(
+                where,
+                "sink",
+                "expected exactly one of 'token_env', 'token_file' (the service token), "
+                "'oscar_password_env' or 'oscar_password_file' (with 'oscar_user')",
+            )
+        if given[0].startswith("oscar_password") and not s.get("oscar_user"):
+            raise _fail(where, "sink.oscar_user", "is required with an OSCAR password")
         for key, lo in (("concurrency", 1), ("max_attempts", 1)):
             if key in s and (
                 not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < lo
@@ -564,11 +587,47 @@ class OscarSink:
         self.sink = sink
         self.url = sink.url
         self.concurrency = sink.concurrency
-        self.token = Secret("sink.token", sink.token_env, sink.token_file)
-        self.token.get()  # fail early (exit 2) on a missing secret
+        self.base, self.service = sink.url.rsplit("/job/", 1)
+        if sink.token_env or sink.token_file:
+            self.token: Secret | None = Secret("sink.token", sink.token_env, sink.token_file)
+            self.token.get()  # fail early (exit 2) on a missing secret
+            self.password: Secret | None = None
+        else:
+            self.token = None
+            self.password = Secret(
+                "sink.oscar_password", sink.oscar_password_env, sink.oscar_password_file
+            )
+            self.password.get()
+        self._service_token: str | None = None
+        self._token_lock = threading.Lock()
         ctx = _ssl_context(sink.verify_tls, sink.ca_bundle)
-        self.http = Http(ctx, lambda: {"Authorization": f"Bearer {self.token.get()}"}, sink.timeout)
+        self.http = Http(ctx, dict, sink.timeout)
         self.stop = threading.Event()
+
+    def _bearer(self) -> str:
+        if self.token is not None:
+            return self.token.get()
+        with self._token_lock:
+            if self._service_token is None:
+                assert self.password is not None
+                pair = f"{self.sink.oscar_user}:{self.password.get()}".encode()
+                resp = self.http.request(
+                    "GET",
+                    f"{self.base}/system/services/{self.service}",
+                    headers={"Authorization": "Basic " + base64.b64encode(pair).decode()},
+                )
+                if resp.status in (401, 403, 404):
+                    raise Refused(
+                        f"OSCAR {self.base}: reading service '{self.service}' as "
+                        f"'{self.sink.oscar_user}': HTTP {resp.status}"
+                    )
+                if resp.status != 200:
+                    raise OSError(f"OSCAR {self.base}: reading the service: HTTP {resp.status}")
+                token = (resp.json() or {}).get("token")
+                if not isinstance(token, str) or not token:
+                    raise Refused(f"OSCAR {self.base}: service '{self.service}' has no token")
+                self._service_token = token
+            return self._service_token
 
     def deliver(self, event: dict[str, Any]) -> None:
         body = json.dumps(event, sort_keys=True).encode()
@@ -576,10 +635,15 @@ class OscarSink:
         last = ""
         for attempt in range(1, self.sink.max_attempts + 1):
             try:
-                resp = self.http.request("POST", self.url, body=body)
+                headers = {"Authorization": f"Bearer {self._bearer()}"}
+                resp = self.http.request("POST", self.url, body=body, headers=headers)
                 if 200 <= resp.status < 300:
                     return
                 last = f"HTTP {resp.status}"
+                if resp.status == 401 and self.token is None and attempt < self.sink.max_attempts:
+                    with self._token_lock:  # the service was re-created: read its token again
+                        self._service_token = None
+                    continue
                 if resp.status not in self.RETRY:
                     raise Refused(
                         f"OSCAR {self.url} refused event {event['event_id']} ({event['path']}): "
