@@ -106,6 +106,29 @@ def remove(
     _do("remove", site, oscar_endpoint, oscar_user, source)
 
 
+@events_app.command("relay")
+def relay(
+    site: Path = SITE_ARG,
+    oscar_endpoint: str | None = ENDPOINT_OPT,
+    oscar_user: str | None = USER_OPT,
+    source: str | None = ONLY_OPT,
+) -> None:
+    """Relay dCache events (sources with via: relay) to OSCAR's /job, in the foreground.
+
+    Resumes from its checkpoint in the site's state folder; stops on Ctrl-C / SIGTERM.
+    The front runs the same as a systemd service (role dcache_relay).
+
+    Example: OSCAR_PASSWORD=... DCACHE_TOKEN=... oscar-iac events relay inventories/egi-example
+    """
+    from oscar_iac.dcache import relay as dcache_relay
+
+    loaded = load_site(site)
+    oscar = _oscar(loaded, oscar_endpoint, oscar_user)
+    names = [r.source.name for r in dcache_relay.relay_sources(loaded, source)]
+    console.print(f"relaying dCache events of {', '.join(names) or 'no source'} (Ctrl-C stops)")
+    dcache_relay.run(loaded, oscar, source)
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the main app."""
     app.add_typer(events_app, name="events")

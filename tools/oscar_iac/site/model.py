@@ -396,6 +396,10 @@ class DcacheEventSource(Strict):
     credential: SecretRef
     service: str
     verify_tls: bool = True
+    # How events reach OSCAR: 'nifi' (a NiFi flow runs the listener) or 'relay' (the
+    # listener posts to /job itself: `oscar-iac events relay`, or the dcache_relay role's
+    # systemd service on the front).
+    via: Literal["nifi", "relay"] = "nifi"
 
     _v_name = field_validator("name")(_check_dns_label)
 

@@ -26,10 +26,11 @@ def _findings(site: Site) -> Iterator[Finding]:
                 )
     if not stack.nifi.enabled:
         for i, e in enumerate(site.events):
-            if isinstance(e, DcacheEventSource):
+            if isinstance(e, DcacheEventSource) and e.via == "nifi":
                 yield (
                     ("events", i, "kind"),
-                    "dcache event sources are carried by NiFi: set stack.nifi.enabled: true",
+                    "dcache event sources with via: nifi are carried by NiFi: set "
+                    "stack.nifi.enabled: true (or via: relay for the light relay)",
                 )
     if stack.kubernetes.ha and isinstance(site.target, ImTarget):
         yield (
