@@ -216,3 +216,28 @@ def test_nifi_dns_name_is_registered(tmp_path: Path) -> None:
     assert not any(
         n.startswith("nifi.") for n in template_context(load_site(tmp_path))["dns_names"]
     )
+
+
+def test_nifi_role_check_mode_on_a_fresh_node_writes_nothing(tmp_path: Path) -> None:
+    listener = tmp_path / "listener.py"
+    listener.write_text("print('listener')\n")
+    book = tmp_path / "play.yml"
+    book.write_text(
+        f"""- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars_files: [{REPO / "versions.yml"}]
+  vars:
+    ansible_python_interpreter: {sys.executable}
+    nifi_password: a-password-of-20-chars
+    nifi_apply: false
+    nifi_manifest_dir: {tmp_path / "manifests"}
+    nifi_secrets_dir: {tmp_path / "secrets"}
+    nifi_listener_file: {listener}
+  roles:
+    - role: nifi
+"""
+    )
+    res = run_tool("ansible-playbook", "--check", "-i", "localhost,", book)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert not (tmp_path / "secrets").exists() and not (tmp_path / "manifests").exists()
