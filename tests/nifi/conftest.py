@@ -33,6 +33,8 @@ def run_flowcheck(flow_dir: Path, nifi_version: str, tests: str | None = None) -
             "run `bash .ci/install-system.sh`"
         )
     env = dict(os.environ, JAVA_HOME=str(home), PATH=f"{home}/bin:{os.environ['PATH']}")
+    # Maven itself starts faster with the client compiler only (a short run on 2 cores).
+    env.setdefault("MAVEN_OPTS", "-XX:+TieredCompilation -XX:TieredStopAtLevel=1")
     cmd = [
         mvn,
         "-q",

@@ -99,25 +99,13 @@ def test_nifi_flow_passes_flowcheck_with_real_processors(tmp_path: Path) -> None
     )
 
 
-def test_nifi_flowcheck_fails_on_an_invalid_processor_property(tmp_path: Path) -> None:
-    """The check can fail: a value InvokeHTTP refuses is reported by the real class."""
+def test_nifi_flowcheck_fails_on_bad_properties_and_dropped_failures(tmp_path: Path) -> None:
+    """The checks can fail: a value InvokeHTTP refuses is reported by the real class, and
+    an auto-terminated "No Retry" (an event dropped) is refused. One Maven run for both."""
     inputs = _inputs()
     flow = build_flow(inputs)
     post = next(p for p in flow["flowContents"]["processors"] if p["type"].endswith("InvokeHTTP"))
-    post["properties"]["HTTP Method"] = "POST"
     post["properties"]["Connection Timeout"] = "soon"
-    _write_inputs(tmp_path, flow, inputs)
-    run = run_flowcheck(
-        tmp_path, pin("nifi"), tests="FlowCheckTest#everyProcessorIsValidForTheRealProcessorClass"
-    )
-    assert run.returncode != 0
-    assert "Connection Timeout" in run.output, run.output[-3000:]
-
-
-def test_nifi_flowcheck_fails_on_an_auto_terminated_failure(tmp_path: Path) -> None:
-    inputs = _inputs()
-    flow = build_flow(inputs)
-    post = next(p for p in flow["flowContents"]["processors"] if p["type"].endswith("InvokeHTTP"))
     post["autoTerminatedRelationships"].append("No Retry")
     flow["flowContents"]["connections"] = [
         c for c in flow["flowContents"]["connections"] if c["selectedRelationships"] != ["No Retry"]
@@ -126,7 +114,11 @@ def test_nifi_flowcheck_fails_on_an_auto_terminated_failure(tmp_path: Path) -> N
     run = run_flowcheck(
         tmp_path,
         pin("nifi"),
-        tests="FlowCheckTest#everyRelationshipGoesSomewhereAndNoEventIsDropped",
+        tests="FlowCheckTest#everyProcessorIsValidForTheRealProcessorClass"
+        "+everyRelationshipGoesSomewhereAndNoEventIsDropped",
     )
     assert run.returncode != 0
+    assert "'Connection Timeout' validated against 'soon' is invalid" in run.output, run.output[
+        -3000:
+    ]
     assert "No Retry must keep the event" in run.output, run.output[-3000:]
