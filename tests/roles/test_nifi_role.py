@@ -184,6 +184,8 @@ def test_nifi_sensitive_props_key_comes_from_a_kept_secret(tmp_path: Path) -> No
     task = out.split("TASK [nifi : Generate the sensitive-properties key once]", 1)[1]
     result = task.split("TASK [", 1)[0]
     assert "ok: [localhost]" in result and "changed:" not in result, result
+    # Idempotent as a whole: the second run changes nothing.
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s", out), out[-1500:]
 
 
 def test_nifi_listener_is_mounted_where_the_flow_runs_it(rendered) -> None:  # type: ignore[no-untyped-def]
