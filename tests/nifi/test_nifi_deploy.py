@@ -18,7 +18,8 @@ import yaml
 from doubles.nifi_server import RunningNifi, start
 from doubles.oscar_server import OscarTestServer
 from helpers.cli import CliResult
-from oscar_iac.events.nifi_flow import flow_digest, parse_marker
+from oscar_iac.events.nifi_flow import FlowInputs, build_flow, flow_digest, parse_marker
+from oscar_iac.versions import pin
 
 REPO = Path(__file__).resolve().parents[2]
 Cli = Callable[..., CliResult]
@@ -120,6 +121,14 @@ def test_nifi_apply_uploads_starts_and_is_idempotent(
     }
     uploaded = nifi.double.uploads[-1].decode()
     assert "svc-token-1" not in uploaded and "dcache-token-1" not in uploaded
+    # What was uploaded is exactly the definition tests/nifi/flowcheck checks with NiFi's code.
+    inputs = FlowInputs(
+        site="dcsite", source="plants-dcache", frontend="https://dcache.example.org:3880/",
+        webdav="https://dcache.example.org:2880/", path="/data/plants", recursive=True,
+        auth="oidc", username=None, verify_tls=True, oscar_url=oscar_server.url,
+        service="plants", nifi_version=pin("nifi"),
+    )  # fmt: skip
+    assert json.loads(uploaded) == build_flow(inputs)
     assert "svc-token-1" not in r.out + r.err and "dcache-token-1" not in r.out + r.err
 
     before = len(_writes(nifi))
