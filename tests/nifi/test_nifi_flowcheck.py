@@ -14,9 +14,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nifi.conftest import REPO, MavenRun, run_flowcheck
 from oscar_iac.events.nifi_flow import FlowInputs, build_flow, parameters, substitute
 from oscar_iac.versions import pin
+
+pytestmark = pytest.mark.slow  # a Maven run of NiFi's real classes per test (~30-40 s)
 
 TOKEN = "oscar-service-token-for-the-test"
 CREDENTIAL = "dcache-credential-for-the-test"
