@@ -213,8 +213,9 @@ def apply(
     *,
     site: LoadedSite,
 ) -> list[Change]:
-    """Context first (the uploaded flow binds to it by name: NiFi keeps an existing context
-    of that name, ParameterContextHandlingStrategy KEEP_EXISTING), then the group, started."""
+    """Context first (the uploaded flow binds to it by name: NiFi uses an existing context
+    of that name and only adds missing parameters, StandardVersionedComponentSynchronizer.
+    selectParameterContext in NiFi 2.6.0), then the group, started."""
     if _via(source) != "nifi":
         return _skip(source)
     p = _Plan(site, source, oscar, secrets)
