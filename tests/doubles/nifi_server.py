@@ -110,6 +110,10 @@ class FakeGroup:
     version: int = 1
     running: bool = False
     queued: int = 0
+    # Threads still busy after a stop (the listener's current run): each read of the
+    # group lets one end, like tasks finishing one by one.
+    active_after_stop: int = 0
+    active: int = 0
 
 
 @dataclass
@@ -177,7 +181,7 @@ class NifiDouble:
                     "id": g.id,
                     "name": g.name,
                     "flowFilesQueued": g.queued,
-                    "activeThreadCount": 0,
+                    "activeThreadCount": g.active,
                 },
             },
             "runningCount": g.processors if g.running else 0,
@@ -327,7 +331,10 @@ class NifiDouble:
         }
 
     def get_group(self, id: str, **_: Any) -> tuple[int, Any]:
-        return 200, self.group_entity(self._group(id))
+        g = self._group(id)
+        entity = self.group_entity(g)
+        g.active = max(0, g.active - 1)
+        return 200, entity
 
     def schedule(self, id: str, body: bytes, **_: Any) -> tuple[int, Any]:
         data = self._json(body, "ScheduleComponentsEntity")
@@ -347,6 +354,8 @@ class NifiDouble:
                     409,
                     f"group {g.name}: processors are invalid (parameters without value: {missing})",
                 )
+        if g.running and data["state"] == "STOPPED":
+            g.active = g.active_after_stop
         g.running = data["state"] == "RUNNING"
         return 200, data
 

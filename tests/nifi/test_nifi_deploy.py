@@ -189,6 +189,9 @@ def test_nifi_remove_touches_only_its_own_groups(
     cli: Cli, site: Path, nifi: RunningNifi, oscar_server: OscarTestServer
 ) -> None:
     assert _events(cli, "apply", site, oscar_server).code == 0
+    ours = nifi.double.by_name(GROUP)
+    assert ours is not None
+    ours.active_after_stop = 3  # the listener's run is still ending when the stop is asked
     foreign = nifi.double.add_foreign_group("someone-elses-flow")
     other_site = nifi.double.add_foreign_group(
         "oscar-iac-othersite-plants-dcache",

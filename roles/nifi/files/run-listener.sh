@@ -15,8 +15,18 @@ listener="${OSCAR_IAC_LISTENER:-$(dirname "$0")/listener.py}"
 mkdir -p "$work/spool" "$work/failed"
 cat > "$work/.listener.json.tmp"
 mv -f "$work/.listener.json.tmp" "$work/listener.json"
+# In the background with the signals forwarded: when NiFi ends this process (processor
+# terminated, NiFi shutting down) the listener gets SIGTERM too (GNU timeout passes it on)
+# and stops cleanly instead of running on as an orphan.
+timeout --kill-after=30 "$seconds" python3 "$listener" --config "$work/listener.json" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT HUP
 status=0
-timeout --kill-after=30 "$seconds" python3 "$listener" --config "$work/listener.json" || status=$?
+wait "$child" || status=$?
+while kill -0 "$child" 2>/dev/null; do
+  status=0
+  wait "$child" || status=$?
+done
 # timeout(1) exits 124 when the run reached its time limit: a normal end of a run.
 if [ "$status" -eq 124 ]; then
   status=0

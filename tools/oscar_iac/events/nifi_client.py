@@ -66,6 +66,7 @@ class Group:
     comments: str
     version: int
     running: int
+    active_threads: int
     queued: int
     context_id: str | None
 
@@ -172,6 +173,7 @@ class Nifi:
             comments=str(comp.comments or ""),
             version=int(e.revision.version or 0),
             running=int(e.running_count or 0),
+            active_threads=int(snap.active_thread_count or 0) if snap else 0,
             queued=int(snap.flow_files_queued or 0) if snap else 0,
             context_id=ctx,
         )
@@ -198,17 +200,20 @@ class Nifi:
             lambda: FlowApi().schedule_components(body=body, id=group_id),
         )
 
-    def wait_stopped(self, group_id: str, timeout: float = 120.0) -> Group:
-        """Poll until no processor of the group runs (threads may still finish a task)."""
+    def wait_stopped(self, group_id: str, timeout: float = 240.0) -> Group:
+        """Poll until the group is stopped and its last tasks ended: NiFi refuses to delete
+        a group with active threads, and the listener's current run (at most
+        listener-run-seconds, 120 s, plus 30 s to stop) holds one."""
         deadline = time.monotonic() + timeout
         while True:
             g = self.group(group_id)
-            if g.running == 0:
+            if g.running == 0 and g.active_threads == 0:
                 return g
             if time.monotonic() > deadline:
                 raise DeploymentError(
-                    f"NiFi: group {g.name} still has {g.running} running processor(s) "
-                    f"after {timeout:.0f} s"
+                    f"NiFi: group {g.name} still has {g.running} running processor(s) and "
+                    f"{g.active_threads} active thread(s) after {timeout:.0f} s; it is "
+                    "stopping: run the command again later"
                 )
             time.sleep(0.5)
 

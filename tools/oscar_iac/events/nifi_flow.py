@@ -65,7 +65,8 @@ class FlowInputs:
     oscar_url: str
     service: str
     nifi_version: str
-    listener_run_seconds: int = 600
+    # One listener run; stopping the group waits for the current run to end.
+    listener_run_seconds: int = 120
 
 
 def group_name(site: str, source: str) -> str:
