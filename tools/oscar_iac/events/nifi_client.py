@@ -202,7 +202,8 @@ class Nifi:
 
     def wait_stopped(self, group_id: str, timeout: float = 240.0) -> Group:
         """Poll until the group is stopped and its last tasks ended: NiFi refuses to delete
-        a group with active threads, and the listener's current run (at most
+        a processor that is STOPPING or has active threads (StandardProcessorNode.isRunning
+        and verifyCanDelete in NiFi 2.6.0), and the listener's current run (at most
         listener-run-seconds, 120 s, plus 30 s to stop) holds one."""
         deadline = time.monotonic() + timeout
         while True:
