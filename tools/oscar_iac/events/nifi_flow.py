@@ -111,6 +111,10 @@ def listener_config(inputs: FlowInputs) -> dict[str, Any]:
         "source": inputs.source,
         "client_id": group_name(inputs.site, inputs.source),
         "webdav": inputs.webdav.rstrip("/"),
+        # Runs are short and restarted every 30 s; a channel that outlives NiFi being
+        # stopped or restarted for up to an hour keeps the events of that time (dCache:
+        # channels.lifetimeWhenDisconnected, at most 86400 s).
+        "channel_timeout": 3600,
         "paths": [inputs.path],
         "recursive": inputs.recursive,
         "checkpoint": f"{work}/checkpoint.json",
