@@ -290,6 +290,7 @@ def up(
 
 
 def _recorded(loaded: LoadedSite) -> st.Deployment:
+    _target(loaded)  # IM commands: a hosts or existing-OSCAR target is told what to run
     st.claim(loaded)
     dep = st.load(loaded.site.name)
     if dep is None or not dep.inf_id or dep.phase == "destroyed":

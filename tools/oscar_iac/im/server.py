@@ -263,8 +263,10 @@ def running(folder: Path) -> RunningIM | None:
     return None
 
 
-# Servers started by this process (tests stop them at the end of each test).
+# Servers started by this process (tests stop them at the end of each test), and
+# their Popen objects, so that a stop in the same process also reaps the child.
 started: list[Path] = []
+_children: dict[Path, subprocess.Popen[bytes]] = {}
 
 
 def ensure_running(folder: Path) -> RunningIM:
@@ -282,6 +284,7 @@ def ensure_running(folder: Path) -> RunningIM:
                 json.dumps({"pid": rec.pid, "port": rec.port, "started": time.time()}),
             )
             started.append(folder)
+            _children[folder.resolve()] = server.process
         touch(folder)
         return rec
 
@@ -303,6 +306,10 @@ def stop_running(folder: Path, timeout: float = STOP_TIMEOUT) -> bool:
         else:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(rec.pid, signal.SIGKILL)
+        child = _children.pop(folder.resolve(), None)
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=timeout)
         return True
 
 

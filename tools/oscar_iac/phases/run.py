@@ -342,7 +342,9 @@ def up(
             rep.end(phase, NOT_APPLICABLE, na[phase])
             continue
         if (only and phase not in only and phase != "summary") or phase in skip:
-            outcomes.append(PhaseOutcome(phase, "skipped", "--only" if only else "--skip"))
+            why = "not in --only" if only and phase not in only else "--skip"
+            outcomes.append(PhaseOutcome(phase, "skipped", why))
+            rep.end(phase, "skipped", why)
             continue
         rec = (st.load(name) or dep).phase_record(phase)
         if resume and rec and rec.status == "done" and rec.digest == digest and phase != "summary":
