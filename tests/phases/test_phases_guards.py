@@ -183,3 +183,32 @@ def test_phases_command_table_matches_the_areas() -> None:
 
     whole = typer.main.get_command(full_app())
     assert sorted(whole.commands) == sorted(COMMANDS)  # type: ignore[attr-defined]
+
+
+def _write(folder: Path, doc: dict[str, object]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "site.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return folder
+
+
+def test_phases_existing_oscar_target_schema(cli: Cli, tmp_path: Path, state: Path) -> None:
+    target = {"kind": "oscar", "endpoint": "https://oscar.example.org", "password": "env:X_PW"}
+    site = _write(tmp_path / "ok", {"name": "ext", "target": target})
+    res = cli("validate", str(site))
+    assert res.code == 2 and "target.password" in res.err and "X_PW" in res.err
+    os.environ["X_PW"] = "s3cret"
+    try:
+        res = cli("validate", str(site))
+        assert res.code == 0, res.err
+        assert "an existing OSCAR at https://oscar.example.org" in res.out
+    finally:
+        del os.environ["X_PW"]
+    no_pw = _write(tmp_path / "nopw", {"name": "ext", "target": {**target, "password": None}})
+    res = cli("validate", str(no_pw))
+    assert res.code == 2 and "target" in res.err and "auth 'basic' needs 'password'" in res.err
+    # An IM or hosts target still needs its cluster section.
+    im = _write(
+        tmp_path / "im", {"name": "im", "target": {"kind": "im", "cloud": {"kind": "local"}}}
+    )
+    res = cli("validate", str(im))
+    assert res.code == 2 and "cluster" in res.err and "required" in res.err
