@@ -212,3 +212,51 @@ def test_phases_existing_oscar_target_schema(cli: Cli, tmp_path: Path, state: Pa
     )
     res = cli("validate", str(im))
     assert res.code == 2 and "cluster" in res.err and "required" in res.err
+
+
+STAND_IN = """#!/bin/sh
+# A stand-in for ansible-playbook (the real one needs SSH-reachable hosts): it records
+# its arguments and prints the shape of ansible-playbook's default output.
+echo "$@" > "$STAND_IN_ARGS"
+echo "PLAY [front] *******"
+echo "TASK [oscar_iac_base : Install packages] *******"
+echo "ok: [front]"
+echo "PLAY RECAP *********"
+echo "front  : ok=3    changed=1    unreachable=0    failed=$STAND_IN_FAIL"
+exit $STAND_IN_CODE
+"""
+
+
+@pytest.mark.parametrize("code", [0, 2])
+def test_phases_hosts_infrastructure_runs_the_site_playbook(
+    cli: Cli, tmp_path: Path, state: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "ansible-playbook"
+    exe.write_text(STAND_IN)
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STAND_IN_ARGS", str(tmp_path / "args"))
+    monkeypatch.setenv("STAND_IN_CODE", str(code))
+    monkeypatch.setenv("STAND_IN_FAIL", "1" if code else "0")
+    site = tmp_path / "hosts-example"
+    shutil.copytree(REPO / "inventories" / "hosts-example", site)
+    res = cli("up", str(site), "--only", "infrastructure")
+    args = (tmp_path / "args").read_text().split()
+    inventory = state / "hosts-example" / "hosts.yml"
+    assert args == ["-i", str(inventory), str(REPO / "playbooks" / "site.yml")]
+    assert oct(inventory.stat().st_mode & 0o777) == "0o600"
+    assert "192.0.2.10" in inventory.read_text()
+    for secret in (state / "hosts-example" / "secrets").glob("*"):
+        assert secret.read_text() not in inventory.read_text()
+    recorded = json.loads((state / "hosts-example" / "deployment.json").read_text())
+    if code == 0:
+        assert res.code == 0, res.out + res.err
+        assert "failed=0" in recorded["phases"]["infrastructure"]["detail"]
+        assert recorded["outputs"]["oscar_endpoint"] == "https://oscar.lab.example.org"
+        assert "platform" not in recorded["phases"]  # --only infrastructure
+    else:
+        assert res.code == 1
+        assert "ansible-playbook ended with code 2" in res.err and "failed=1" in res.err
+        assert recorded["phases"]["infrastructure"]["status"] == "failed"

@@ -153,6 +153,7 @@ def _infrastructure(ctx: Context) -> str:
         from oscar_iac.phases.hosts import run_site_playbook
 
         recap = run_site_playbook(ctx.loaded, ctx.reporter.progress)
+        _record_host_outputs(ctx.loaded)
         return f"ansible-playbook site.yml: {recap}"
     from oscar_iac.im import lifecycle
 
@@ -163,6 +164,22 @@ def _infrastructure(ctx: Context) -> str:
     dep = result.deployment
     where = "the embedded IM" if dep.im_url == lifecycle.EMBEDDED else f"IM {dep.im_url}"
     return f"{result.action}: infrastructure {dep.inf_id} on {where} is configured"
+
+
+def _record_host_outputs(loaded: LoadedSite) -> None:
+    """The hosts target's endpoints (what IM's outputs say for a cloud site), from the site."""
+    from oscar_iac.render.context import endpoints
+
+    urls = endpoints(loaded.site)
+    dep = st.load(loaded.site.name) or st.Deployment(site=loaded.site.name, im_url="")
+    dep.outputs = {
+        "oscar_endpoint": urls["oscar"],
+        "oscar_dashboard": urls["dashboard"],
+        "minio_endpoint": urls["minio"],
+        "minio_console": urls["minio_console"],
+    }
+    dep.note("hosts configured by ansible-playbook")
+    st.save(dep)
 
 
 def _platform(ctx: Context) -> str:
