@@ -344,3 +344,16 @@ def test_phases_embedded_kill_in_infrastructure_then_up_resumes(
     assert listed.code == 0 and len(listed.out.split()) == 1  # one infrastructure, not two
     assert cli("down", str(site), "--yes").code == 0
     assert server.running(state / "local" / "im") is None
+
+
+def test_phases_down_goes_on_past_a_gone_oscar(cli: Cli, existing: Existing) -> None:
+    before = existing.webhook_config()
+    res = cli("up", str(existing.site), "--skip", "smoke", "-q")
+    assert res.code == 0, res.out + res.err
+    existing.oscar.stop()  # the cluster is gone; the external MinIO still carries our wiring
+    down = cli("down", str(existing.site), "--yes")
+    assert down.code == 0, down.out + down.err
+    flat = " ".join(down.out.split())
+    assert "gone models" in flat and "OSCAR not reachable" in flat  # said so, and went on
+    assert existing.webhook_config() == before and existing.bucket_queues() == []
+    assert _phases(existing.state, "upall") == {}

@@ -34,6 +34,7 @@ SYMBOL = {
     "stopped": "ok",
     "nothing to remove": "ok",
     "gone": "gone",
+    "unreachable": "FAILED",
     "kept": "kept",
 }
 STYLE = {"ok": "green", "FAILED": "bold red", "gone": "yellow", "kept": "yellow"}

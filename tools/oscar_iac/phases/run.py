@@ -477,7 +477,9 @@ def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]
                     DownStep("infrastructure", "removed", f"destroyed infrastructure {gone.inf_id}")
                 )
             except DeploymentError as exc:
-                steps.append(DownStep("infrastructure", "gone", f"IM not reachable: {exc}"))
+                # Unlike OSCAR or MinIO, an unreachable IM may still hold running VMs: the
+                # state keeps the infrastructure id and `down` ends with exit 1.
+                steps.append(DownStep("infrastructure", "unreachable", f"IM not reachable: {exc}"))
         else:
             steps.append(DownStep("infrastructure", "nothing to remove", "no infrastructure"))
         if isinstance(tgt.cloud, LocalCloud) and lifecycle.stop_embedded(loaded):
@@ -498,4 +500,10 @@ def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]
     st.save(final)
     for s in steps:
         rep.end(s.phase, s.status, s.detail)
+    if any(s.status == "unreachable" for s in steps):
+        raise DeploymentError(
+            "the infrastructure could not be destroyed: its IM is not reachable; the state "
+            "keeps its id",
+            hints=[f"oscar-iac down {loaded.directory}  (again, once IM answers)"],
+        )
     return steps
