@@ -221,7 +221,8 @@ def _smoke(ctx: Context) -> str:
 
     if ctx.platform is None:  # platform done earlier (resumed) or skipped: ask once more
         ctx.platform = wait_ready(ctx.oscar(), ctx.platform_timeout, ctx.reporter.progress)
-    knative = ctx.platform.serverless_backend == "knative"
+    # swagger v4.1.2 `types.Config.serverless_backend`: "Openfaas | Knative"; empty: async only.
+    knative = ctx.platform.serverless_backend.lower() == "knative"
     ctx.reporter.progress("smoke test: calling one model")
     result = smoke.run(ctx.loaded, ctx.oscar(), knative)
     if result.latency is not None:
@@ -312,7 +313,7 @@ def summarize(loaded: LoadedSite, ctx: Context | None, outcomes: list[PhaseOutco
 # --------------------------------------------------------------------------- up
 
 
-def _check_names(flag: str, names: set[str], loaded: LoadedSite) -> None:
+def _check_names(flag: str, names: set[str]) -> None:
     unknown = sorted(names - set(PHASES))
     if unknown:
         raise UserError(
@@ -335,8 +336,8 @@ def up(
     reporter: Reporter | None = None,
 ) -> UpReport:
     only, skip = set(only or ()), set(skip or ())
-    _check_names("--only", only, loaded)
-    _check_names("--skip", skip, loaded)
+    _check_names("--only", only)
+    _check_names("--skip", skip)
     rep = reporter or Quiet()
     name = loaded.site.name
     st.claim(loaded)
