@@ -137,7 +137,7 @@ def fdl(
         typer.echo(text, nl=False)
     else:
         output.write_text(text)
-        out.print(f"wrote {output}")
+        out.print(f"wrote {output}", markup=False)
 
 
 SITE_ARG = typer.Argument(

@@ -94,7 +94,7 @@ def render(
         files["hosts.yml"] = "---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False)
     _write_all(output, files)
     for name in files:
-        console.print(f"wrote {output / name}")
+        console.print(f"wrote {output / name}", markup=False)
 
 
 def register(app: typer.Typer) -> None:
