@@ -357,3 +357,35 @@ def test_phases_down_goes_on_past_a_gone_oscar(cli: Cli, existing: Existing) -> 
     assert "gone models" in flat and "OSCAR not reachable" in flat  # said so, and went on
     assert existing.webhook_config() == before and existing.bucket_queues() == []
     assert _phases(existing.state, "upall") == {}
+
+
+def test_up_all_async_smoke_through_minio(cli: Cli, existing: Existing) -> None:
+    """smoke.mode async: the sample goes to the service's MinIO input, OSCAR runs a job
+    (here: MinIO's webhook, wired by the site's own event source as OSCAR wires its
+    services' inputs, calls the double's /job, which runs the real model), and the
+    smoke test reads the prediction from the service's output."""
+    import secrets as _secrets
+
+    service = f"upall-async-{_secrets.token_hex(3)}"
+    existing.minio.client().make_bucket(service)  # OSCAR creates a service's buckets
+    doc = yaml.safe_load((existing.site / "site.yml").read_text())
+    doc["models"] = [{"module": DEMO_MODULE, "service": service, "mode": "async"}]
+    doc["events"][0] |= {"bucket": service, "prefix": "in/", "service": service}
+    doc["smoke"] = {"input": str(IRIS_SAMPLE), "mode": "async", "timeout": 300}
+    (existing.site / "site.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    existing.bucket = service
+    try:
+        res = cli("up", str(existing.site))
+        assert res.code == 0, res.out + res.err
+        smoke = _phases(existing.state, "upall")["smoke"]
+        assert "answered (async)" in smoke["detail"] and "setosa" in smoke["detail"]
+        assert not existing.oscar.calls_to("/run/")  # no synchronous call was made
+        assert existing.oscar.jobs.get(service)
+        assert cli("down", str(existing.site), "--yes").code == 0
+        assert existing.ours() == [] and existing.bucket_queues() == []
+    finally:
+        client = existing.minio.client()
+        for obj in client.list_objects(service, recursive=True):
+            if obj.object_name:
+                client.remove_object(service, obj.object_name)
+        client.remove_bucket(service)
