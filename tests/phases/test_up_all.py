@@ -389,3 +389,15 @@ def test_up_all_async_smoke_through_minio(cli: Cli, existing: Existing) -> None:
             if obj.object_name:
                 client.remove_object(service, obj.object_name)
         client.remove_bucket(service)
+
+
+def test_phases_embedded_down_after_a_kill_in_infrastructure(
+    cli: Cli, local_copy: tuple[Path, Path]
+) -> None:
+    site, state = local_copy
+    _kill_up_in("infrastructure", site, {"OSCAR_IAC_STATE": str(state)}, state, "local")
+    down = cli("down", str(site), "--yes")
+    assert down.code == 0, down.out + down.err
+    assert server.running(state / "local" / "im") is None  # the site's IM stopped too
+    listed = cli("list", str(site))  # starts IM again on the same database: nothing left
+    assert listed.code == 0 and listed.out.strip() == ""

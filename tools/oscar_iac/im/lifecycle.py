@@ -421,6 +421,16 @@ def down(loaded: LoadedSite) -> st.Deployment:
         return dep
 
 
+def destroy_unrecorded(loaded: LoadedSite) -> str | None:
+    """Destroy an infrastructure of this site that IM created but the state never
+    recorded (an `up` killed between asking and hearing back); its id, or None."""
+    with connect(loaded) as conn:
+        lost = _find_lost_create(conn, loaded.site.name)
+        if lost is not None:
+            _destroy(conn, lost)
+        return lost
+
+
 def run_preflight(loaded: LoadedSite) -> list[preflight.Check]:
     from oscar_iac.im import preflight
     from oscar_iac.im.tokens import find_token

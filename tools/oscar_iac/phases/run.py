@@ -429,7 +429,9 @@ def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]
     st.claim(loaded)
     dep = st.load(name)
     has_infra = bool(dep and dep.inf_id and dep.phase != "destroyed")
-    if dep is None or not (has_infra or _touched(dep, "models") or _touched(dep, "events")):
+    if dep is None or not (
+        has_infra or any(_touched(dep, p) for p in ("infrastructure", "models", "events"))
+    ):
         raise UserError(
             f"site '{name}' has no deployment recorded; run: oscar-iac up {loaded.directory}"
         )
@@ -481,6 +483,15 @@ def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]
                 # Unlike OSCAR or MinIO, an unreachable IM may still hold running VMs: the
                 # state keeps the infrastructure id and `down` ends with exit 1.
                 steps.append(DownStep("infrastructure", "unreachable", f"IM not reachable: {exc}"))
+        elif _touched(dep, "infrastructure"):
+            # Killed between asking IM and recording its answer: find it by site name.
+            try:
+                lost = lifecycle.destroy_unrecorded(loaded)
+            except DeploymentError as exc:
+                steps.append(DownStep("infrastructure", "unreachable", f"IM not reachable: {exc}"))
+            else:
+                detail = f"destroyed unrecorded infrastructure {lost}" if lost else "none found"
+                steps.append(DownStep("infrastructure", "removed", detail))
         else:
             steps.append(DownStep("infrastructure", "nothing to remove", "no infrastructure"))
         if isinstance(tgt.cloud, LocalCloud) and lifecycle.stop_embedded(loaded):
