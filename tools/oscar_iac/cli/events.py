@@ -40,15 +40,26 @@ def _oscar(loaded: LoadedSite, endpoint: str | None, user: str | None) -> OscarC
 
 
 def _show(title: str, changes: list[Change]) -> None:
-    table = Table(title=title)
+    from rich.text import Text
+
+    from oscar_iac.cli import ui
+
+    # Names, objects and details come from the site and the servers: text, not markup.
+    table = Table(title=Text(title))
     for col in ("source", "kind", "object", "action", "detail"):
         table.add_column(col)
     colour = {"create": "green", "update": "yellow", "delete": "red", "unchanged": "dim"}
     for c in changes:
-        table.add_row(c.source, c.kind, c.obj, f"[{colour[c.action]}]{c.action}[/]", c.detail)
-    console.print(table)
+        table.add_row(
+            Text(c.source),
+            Text(c.kind),
+            Text(c.obj),
+            Text(c.action, colour[c.action]),
+            Text(c.detail),
+        )
+    ui.out().print(table)
     counts = {a: sum(1 for c in changes if c.action == a) for a in colour}
-    console.print(", ".join(f"{n} {a}" for a, n in counts.items() if n) or "no event sources")
+    ui.line(", ".join(f"{n} {a}" for a, n in counts.items() if n) or "no event sources")
 
 
 def _do(
