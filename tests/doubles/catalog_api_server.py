@@ -133,6 +133,8 @@ class CatalogApiTestServer:
     calls: list[Call] = field(default_factory=list)
     refused: list[Call] = field(default_factory=list)
     base: str = ""  # scheme://host:port
+    in_flight: int = 0
+    max_in_flight: int = 0  # most requests being answered at once
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
@@ -249,8 +251,18 @@ def _handler(state: CatalogApiTestServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
         def do_GET(self) -> None:
-            if state.latency:
-                time.sleep(state.latency)
+            with state._lock:
+                state.in_flight += 1
+                state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            try:
+                if state.latency:
+                    time.sleep(state.latency)
+                self._get()
+            finally:
+                with state._lock:
+                    state.in_flight -= 1
+
+        def _get(self) -> None:
             parts = urlsplit(self.path)
             path, query = parts.path, parse_qs(parts.query)
             with state._lock:

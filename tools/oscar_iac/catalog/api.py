@@ -13,6 +13,7 @@ a test double); the cache is kept per location.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -163,52 +164,59 @@ def _fetch(
 ) -> ApiCatalog:
     client = CatalogApiClient(location, settings)
     now = time.time()
-    try:
-        names = client.names() if wanted is None else wanted
-        fetched = client.fetch(names)
-    except Unreachable as exc:
-        raise DeploymentError(
-            f"cannot reach the catalog API: {exc}", hints=_offer(snap, wanted, refresh)
-        ) from exc
-    except BadStatus as exc:
-        raise DeploymentError(
-            f"the catalog API failed: {exc}", hints=_offer(snap, wanted, refresh)
-        ) from exc
-    except Malformed as exc:
-        raise UserError(Problem(exc.url, exc.field, f"malformed answer: {exc}")) from exc
-
     staging = api_cache.Staging(folder, snap)
     rejected: dict[str, str] = {}
+    models: dict[str, CatalogModel] = {}
+    lock = threading.Lock()
+
+    def each(name: str, data: dict[str, Any]) -> None:
+        """Check, stage and read one answer as it arrives (in the fetching thread, so
+        the reader's work overlaps the other requests' waits)."""
+        url = client.metadata_url(name)
+        try:
+            _check_answer(name, url, data)
+            staged = staging.add(name, data, now)
+            try:
+                model = read_module(staged)
+            except UserError as exc:
+                raise _translate(exc, name, url) from exc
+        except UserError as exc:
+            staging.drop(name)
+            if wanted is not None:
+                raise  # a model the site needs: nothing is cached from this answer
+            with lock:
+                rejected[name] = str(exc)
+            return
+        with lock:
+            models[name] = model
+
     try:
+        try:
+            names = client.names() if wanted is None else wanted
+            fetched = client.fetch(names, each)
+        except Unreachable as exc:
+            raise DeploymentError(
+                f"cannot reach the catalog API: {exc}", hints=_offer(snap, wanted, refresh)
+            ) from exc
+        except BadStatus as exc:
+            raise DeploymentError(
+                f"the catalog API failed: {exc}", hints=_offer(snap, wanted, refresh)
+            ) from exc
+        except Malformed as exc:
+            raise UserError(Problem(exc.url, exc.field, f"malformed answer: {exc}")) from exc
         for name in fetched.missing:
             staging.drop(name)
-        for name in names:
-            if name not in fetched.metadata:
-                continue
-            url = client.metadata_url(name)
-            try:
-                _check_answer(name, url, fetched.metadata[name])
-                staged = staging.add(name, fetched.metadata[name], now)
-                try:
-                    read_module(staged)
-                except UserError as exc:
-                    raise _translate(exc, name, url) from exc
-            except UserError as exc:
-                staging.drop(name)
-                if wanted is not None:
-                    raise  # a model the site needs: nothing is cached from this answer
-                rejected[name] = str(exc)
         if wanted is None:
             for name in fetched.missing:
                 rejected[name] = f"listed by {client.modules_url()}, but its metadata answered 404"
             staging.set_names(names, now, rejected)
-        committed = staging.commit()
+        staging.commit()
     except BaseException:
         staging.discard()
         raise
-    good = [n for n in names if n in committed.modules and n not in fetched.missing]
-    out = _from_snapshot(committed, good, wanted, from_cache=False)
+    # The staged folder is the committed snapshot: the models read from it stay valid.
+    out = ApiCatalog(location, from_cache=False, data_at=now)
+    out.models = {n: models[n] for n in names if n in models}
     out.missing = list(fetched.missing)
     out.rejected = rejected
-    out.data_at = now
     return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +37,7 @@ from urllib3.util.retry import Retry
 # GitHub repository names: what ai4-papi's module names are (paths in the catalog's .gitmodules).
 MODULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 ACCEPT = {"Accept": "application/json"}
+OnAnswer = Callable[[str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -163,9 +164,10 @@ class CatalogApiClient:
             raise Malformed(url, "", f"expected a JSON object (ai4-metadata), got {_kind(data)}")
         return data
 
-    def fetch(self, names: Iterable[str]) -> Fetched:
-        """The metadata of `names`, several requests at a time. The first error wins
-        (after every request has ended, so no thread outlives the call)."""
+    def fetch(self, names: Iterable[str], each: OnAnswer | None = None) -> Fetched:
+        """The metadata of `names`, several requests at a time; `each(name, metadata)` is
+        called in the fetching thread as each answer arrives. The first error wins (after
+        every request has ended, so no thread outlives the call)."""
         todo = list(dict.fromkeys(names))
         for name in todo:
             if not MODULE_NAME.match(name):
@@ -173,8 +175,15 @@ class CatalogApiClient:
         out = Fetched()
         if not todo:
             return out
+
+        def one(name: str) -> dict[str, Any] | None:
+            data = self.metadata(name)
+            if data is not None and each is not None:
+                each(name, data)
+            return data
+
         with ThreadPoolExecutor(max_workers=max(1, min(self.settings.workers, len(todo)))) as pool:
-            futures = [(name, pool.submit(self.metadata, name)) for name in todo]
+            futures = [(name, pool.submit(one, name)) for name in todo]
         errors: list[CatalogApiError] = []
         for name, fut in futures:
             exc = fut.exception()
