@@ -25,14 +25,22 @@ def catalog_api() -> Iterator[CatalogApiTestServer]:
 
 
 @pytest.fixture
+def api_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private state folder (where the catalog cache goes)."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("OSCAR_IAC_STATE", str(state))
+    return state
+
+
+@pytest.fixture
 def api_site(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    api_state: Path,
     catalog_api: CatalogApiTestServer,
     oscar_server: OscarTestServer,
 ) -> Path:
     """A copy of inventories/egi-example (its real catalog URL kept) read through the double."""
-    monkeypatch.setenv("OSCAR_IAC_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("OSCAR_PASSWORD", oscar_server.password)
     monkeypatch.setenv("OSCAR_IAC_CATALOG_API", catalog_api.url)
     folder = tmp_path / "site"

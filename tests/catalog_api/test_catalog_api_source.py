@@ -266,7 +266,7 @@ def test_catalog_api_placeholder_is_refused_for_a_site_and_left_out_of_list(
 
 
 def test_catalog_api_retries_transient_errors_a_bounded_number_of_times(
-    api_site: Path, catalog_api: CatalogApiTestServer
+    api_state: Path, catalog_api: CatalogApiTestServer
 ) -> None:
     path = "/v1/catalog/modules/plants-classification/metadata"
     catalog_api.fail_next[path] = [503, 502]
@@ -293,7 +293,7 @@ def catalog_api_load(
 
 
 def test_catalog_api_timeout_is_unreachable(
-    api_site: Path, catalog_api: CatalogApiTestServer
+    api_state: Path, catalog_api: CatalogApiTestServer
 ) -> None:
     catalog_api.latency = 2.0
     settings = FetchSettings(read_timeout=0.2, retries=1, backoff=0.01)
@@ -340,7 +340,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 
 
 def test_catalog_api_verifies_tls(
-    api_site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cert, key = _self_signed(tmp_path)
     server = CatalogApiTestServer(tls=(cert, key)).start()
@@ -356,7 +356,7 @@ def test_catalog_api_verifies_tls(
 
 
 def test_catalog_api_fetches_concurrently(
-    api_site: Path, catalog_api: CatalogApiTestServer
+    api_state: Path, catalog_api: CatalogApiTestServer
 ) -> None:
     catalog_api.clone(50)
     catalog_api.latency = 0.1
@@ -370,7 +370,7 @@ def test_catalog_api_fetches_concurrently(
 
 
 def test_catalog_api_cache_survives_interruptions(
-    api_site: Path, catalog_api: CatalogApiTestServer, tmp_path: Path
+    api_state: Path, catalog_api: CatalogApiTestServer, tmp_path: Path
 ) -> None:
     settings = FetchSettings()
     catalog_api_load(catalog_api, ["ai4os-demo-app"], settings)
@@ -396,7 +396,7 @@ def test_catalog_api_cache_survives_interruptions(
 
 
 def test_catalog_api_tampered_cache_is_a_user_error_naming_the_file(
-    api_site: Path, catalog_api: CatalogApiTestServer
+    api_state: Path, catalog_api: CatalogApiTestServer
 ) -> None:
     catalog_api_load(catalog_api, ["ai4os-demo-app"], FetchSettings())
     from oscar_iac.catalog.api_cache import cache_dir

@@ -40,6 +40,7 @@ import argparse
 import configparser
 import copy
 import datetime as dt
+import functools
 import json
 import os
 import ssl
@@ -139,17 +140,8 @@ class CatalogApiTestServer:
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
-        for kind, listing in (
-            ("modules", "modules-catalog.gitmodules"),
-            ("tools", "tools-catalog.gitmodules"),
-        ):
-            self.items.setdefault(kind, {})
-            for name in _gitmodule_paths(self.catalog / "ai4os" / listing):
-                sample = self.catalog / "ai4os" / name / "ai4-metadata.yml"
-                if sample.is_file():
-                    raw = yaml.safe_load(sample.read_text())
-                    self.items[kind][name] = self._served(kind, name, raw, validator)
+        for kind, served in _served_catalog(self.catalog.resolve()).items():
+            self.items.setdefault(kind, {}).update(copy.deepcopy(served))
 
     @staticmethod
     def _served(
@@ -208,7 +200,9 @@ class CatalogApiTestServer:
             self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
             scheme = "https"
         self.base = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -216,6 +210,24 @@ class CatalogApiTestServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+@functools.cache
+def _served_catalog(catalog: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """What the API serves from the samples (read and validated once per process)."""
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for kind, listing in (
+        ("modules", "modules-catalog.gitmodules"),
+        ("tools", "tools-catalog.gitmodules"),
+    ):
+        out[kind] = {}
+        for name in _gitmodule_paths(catalog / "ai4os" / listing):
+            sample = catalog / "ai4os" / name / "ai4-metadata.yml"
+            if sample.is_file():
+                raw = yaml.safe_load(sample.read_text())
+                out[kind][name] = CatalogApiTestServer._served(kind, name, raw, validator)
+    return out
 
 
 def _handler(state: CatalogApiTestServer) -> type[BaseHTTPRequestHandler]:
