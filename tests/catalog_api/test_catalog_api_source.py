@@ -22,7 +22,7 @@ import yaml
 from doubles.catalog_api_server import CatalogApiTestServer
 from doubles.oscar_server import OscarTestServer
 from helpers.cli import CliResult
-from oscar_iac.catalog import api as catalog_api
+from oscar_iac.catalog import api as api_source
 from oscar_iac.catalog import read_folder
 from oscar_iac.catalog.api_client import FetchSettings
 from oscar_iac.errors import DeploymentError, UserError
@@ -288,8 +288,8 @@ def catalog_api_load(
     settings: FetchSettings,
     *,
     refresh: bool = False,
-) -> catalog_api.ApiCatalog:
-    return catalog_api.load("egi-example", server.url, modules, refresh=refresh, settings=settings)
+) -> api_source.ApiCatalog:
+    return api_source.load("egi-example", server.url, modules, refresh=refresh, settings=settings)
 
 
 def test_catalog_api_timeout_is_unreachable(
@@ -360,8 +360,13 @@ def test_catalog_api_fetches_concurrently(
 ) -> None:
     catalog_api.clone(50)
     catalog_api.latency = 0.1
-    out = catalog_api_load(catalog_api, None, FetchSettings())
-    assert len(out.models) == len(catalog_api.module_names())
+    seen: list[tuple[int, int]] = []
+    out = api_source.load(
+        "egi-example", catalog_api.url, None, progress=lambda d, t: seen.append((d, t))
+    )
+    total = len(catalog_api.module_names())
+    assert len(out.models) == total
+    assert sorted(seen) == [(i, total) for i in range(1, total + 1)]  # the progress bar's feed
     # Not a stopwatch: the double saw several metadata requests in flight at once.
     assert catalog_api.max_in_flight >= 4
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,8 +124,10 @@ def load(
     *,
     refresh: bool = False,
     settings: FetchSettings | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ApiCatalog:
-    """`modules`: the names a site needs, or None for the whole catalog."""
+    """`modules`: the names a site needs, or None for the whole catalog; `progress(done,
+    total)` is called as module answers arrive (from the fetching threads)."""
     folder = api_cache.cache_dir(site_name, location)
     snap = api_cache.load(folder, location)
     wanted = None if modules is None else list(dict.fromkeys(modules))
@@ -137,7 +140,7 @@ def load(
             names = wanted or []
         if usable:
             return _from_snapshot(snap, names, wanted, from_cache=True)
-    return _fetch(folder, snap, location, wanted, refresh, settings)
+    return _fetch(folder, snap, location, wanted, refresh, settings, progress)
 
 
 def _from_snapshot(
@@ -161,6 +164,7 @@ def _fetch(
     wanted: list[str] | None,
     refresh: bool,
     settings: FetchSettings | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ApiCatalog:
     client = CatalogApiClient(location, settings)
     now = time.time()
@@ -193,7 +197,7 @@ def _fetch(
     try:
         try:
             names = client.names() if wanted is None else wanted
-            fetched = client.fetch(names, each)
+            fetched = client.fetch(names, each, progress)
         except Unreachable as exc:
             raise DeploymentError(
                 f"cannot reach the catalog API: {exc}", hints=_offer(snap, wanted, refresh)

@@ -164,7 +164,12 @@ class CatalogApiClient:
             raise Malformed(url, "", f"expected a JSON object (ai4-metadata), got {_kind(data)}")
         return data
 
-    def fetch(self, names: Iterable[str], each: OnAnswer | None = None) -> Fetched:
+    def fetch(
+        self,
+        names: Iterable[str],
+        each: OnAnswer | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Fetched:
         """The metadata of `names`, several requests at a time; `each(name, metadata)` is
         called in the fetching thread as each answer arrives. The first error wins (after
         every request has ended, so no thread outlives the call)."""
@@ -176,11 +181,20 @@ class CatalogApiClient:
         if not todo:
             return out
 
+        count = [0]
+        lock = threading.Lock()
+
         def one(name: str) -> dict[str, Any] | None:
-            data = self.metadata(name)
-            if data is not None and each is not None:
-                each(name, data)
-            return data
+            try:
+                data = self.metadata(name)
+                if data is not None and each is not None:
+                    each(name, data)
+                return data
+            finally:
+                if progress is not None:
+                    with lock:
+                        count[0] += 1
+                        progress(count[0], len(todo))
 
         with ThreadPoolExecutor(max_workers=max(1, min(self.settings.workers, len(todo)))) as pool:
             futures = [(name, pool.submit(one, name)) for name in todo]

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 import yaml
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Column, Table
 
 from oscar_iac import registry
@@ -47,26 +48,40 @@ def _note(cat: registry.SiteCatalog) -> None:
         err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
 
 
+def _load(loaded: LoadedSite, modules: list[str] | None, refresh: bool) -> registry.SiteCatalog:
+    """The site's catalog, with a progress bar while a catalog API is being fetched."""
+    with Progress(
+        TextColumn("catalog API"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("modules", total=None)
+        cat = registry.load_catalog(
+            loaded,
+            modules=modules,
+            refresh=refresh,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    _note(cat)
+    return cat
+
+
 def _catalog(
     catalog: Path | None, site: Path | None, refresh: bool, modules: list[str] | None = None
 ) -> list[CatalogModel]:
     if catalog is not None:
         return read_folder(catalog)
     if site is not None:
-        cat = registry.load_catalog(
-            load_site(site, check_secrets=False), modules=modules, refresh=refresh
-        )
-        _note(cat)
-        return list(cat.models.values())
+        return list(_load(load_site(site, check_secrets=False), modules, refresh).models.values())
     raise UserError("say where the catalog is: --catalog DIR or --site SITE")
 
 
 def _site_catalog(loaded: LoadedSite, refresh: bool) -> dict[str, CatalogModel]:
-    cat = registry.load_catalog(
-        loaded, modules=[m.module for m in loaded.site.models], refresh=refresh
-    )
-    _note(cat)
-    return cat.models
+    return _load(loaded, [m.module for m in loaded.site.models], refresh).models
 
 
 @models_app.command("list")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,14 +60,22 @@ class SiteCatalog:
 
 
 def load_catalog(
-    loaded: LoadedSite, *, modules: list[str] | None = None, refresh: bool = False
+    loaded: LoadedSite,
+    *,
+    modules: list[str] | None = None,
+    refresh: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SiteCatalog:
     """The site's `catalog:`; for the `api` source only `modules` (None: all of them),
     from the site's cache unless `refresh` (see oscar_iac.catalog.api)."""
     cat = loaded.site.catalog
     if cat.source == "api":
         got = catalog_api.load(
-            loaded.site.name, catalog_api.location_for(cat.location), modules, refresh=refresh
+            loaded.site.name,
+            catalog_api.location_for(cat.location),
+            modules,
+            refresh=refresh,
+            progress=progress,
         )
         if got.missing:
             raise UserError([_missing(loaded, name, got.location) for name in got.missing])
