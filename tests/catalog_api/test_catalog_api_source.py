@@ -262,6 +262,25 @@ def test_catalog_api_placeholder_is_refused_for_a_site_and_left_out_of_list(
     assert "plants-classification" not in listed.out
 
 
+@pytest.mark.parametrize(
+    ("answer", "field", "says"),
+    [
+        ({"modules": []}, "", "expected a JSON list of module names"),
+        (["ai4os-demo-app", "../../etc"], "[1]", "expected a module name"),
+        (["ai4os-demo-app", "ai4os-demo-app"], "", "names a module twice"),
+    ],
+)
+def test_catalog_api_malformed_module_list(
+    cli: Cli, api_site: Path, catalog_api: CatalogApiTestServer, answer: Any, field: str, says: str
+) -> None:
+    catalog_api.names_override = answer
+    res = cli("models", "list", "--site", str(api_site))
+    assert res.code == 2
+    where = f"{catalog_api.url}/modules:" + (f" {field}:" if field else "")
+    assert where in res.err and says in res.err
+    assert catalog_api.metadata_calls() == []  # nothing fetched from a bad list
+
+
 # -- transport: retries, timeouts, TLS, concurrency -------------------------------------
 
 

@@ -25,7 +25,8 @@ in `refused`, so a test can assert the client asked only for real routes.
 
 Test knobs: `latency` (seconds per request), `fail_next[path] = [status, ...]` (answered
 before the real answer, e.g. 503 to exercise retries), `override[name] = body` (a raw
-answer for a module: malformed JSON, wrong shapes), `break_module(name, why)` (the
+answer for a module: malformed JSON, wrong shapes), `names_override` (the same for the
+module list), `break_module(name, why)` (the
 real API's placeholder), `clone(n)` (n more modules made from the samples, for benchmarks).
 
 Run by hand (prints the base URL; Ctrl-C stops):
@@ -130,6 +131,7 @@ class CatalogApiTestServer:
     tls: tuple[Path, Path] | None = None  # (certificate, key): serve HTTPS
     items: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     override: dict[str, bytes | Any] = field(default_factory=dict)
+    names_override: Any = None  # a raw answer for GET /modules
     fail_next: dict[str, list[int]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     refused: list[Call] = field(default_factory=list)
@@ -296,7 +298,8 @@ def _handler(state: CatalogApiTestServer) -> type[BaseHTTPRequestHandler]:
                 return
             items = state.items[kind]
             if len(segs) == 1:
-                self._reply(200, list(items))
+                names = state.names_override if kind == "modules" else None
+                self._reply(200, list(items) if names is None else names)
             elif segs[1:] == ["detail"]:
                 summary = []
                 for name, meta in items.items():
