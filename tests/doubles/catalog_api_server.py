@@ -1,6 +1,7 @@
 """A test double of the AI4OS catalog API (ai4-papi), serving the real catalog samples.
 
-Routes and shapes, from ai4-papi's own source (github.com/ai4os/ai4-papi):
+Routes and shapes, from ai4-papi's own source (github.com/ai4os/ai4-papi, commit
+6d25648df9f7 of 2026-07-01):
   - `ai4papi/main.py` mounts the v1 router at `/v1`; `routers/v1/catalog/__init__.py`
     mounts modules and tools at `/catalog`; `routers/v1/catalog/modules.py` and
     `tools.py` add, each under `/modules` or `/tools`:

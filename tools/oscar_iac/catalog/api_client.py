@@ -1,6 +1,7 @@
 """HTTP client of the AI4OS catalog API (ai4-papi), the `api` catalog source.
 
-Routes and shapes, as ai4-papi serves them (github.com/ai4os/ai4-papi,
+Routes and shapes, as ai4-papi serves them (github.com/ai4os/ai4-papi, read at commit
+6d25648df9f7 of 2026-07-01,
 `ai4papi/routers/v1/catalog/modules.py` routes + `common.py` class `Catalog`;
 mounted under `/v1` by `ai4papi/main.py` and `/catalog` by `routers/v1/catalog/__init__.py`):
   GET {location}/modules                 -> JSON list of module names (`get_filtered_list`)
