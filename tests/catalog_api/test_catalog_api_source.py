@@ -195,6 +195,7 @@ MALFORMED: list[tuple[str, Any, str, str]] = [
     ("not JSON", b"<html>502 Bad Gateway</html>", "", "not JSON"),
     ("not an object", ["a", "list"], "", "expected a JSON object"),
     ("no title", "drop:title", "title", "required field is missing"),
+    ("links not a mapping", "set:links=gone", "links.docker_image", "required field is missing"),
     ("image not a string", "set:links.docker_image=42", "links.docker_image", "expected str"),
     ("old schema", "set:metadata_version=1.0.0", "metadata_version", "2.x"),
     ("empty image", "set:links.docker_image=", "links.docker_image", "empty"),

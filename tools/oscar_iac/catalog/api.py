@@ -86,7 +86,8 @@ def _check_answer(name: str, url: str, data: dict[str, Any]) -> None:
         raise UserError(
             Problem(url, "id", f"module {name!r}: expected {name!r}, got {data['id']!r}")
         )
-    image = (data.get("links") or {}).get("docker_image") if isinstance(data, dict) else None
+    links = data.get("links")
+    image = links.get("docker_image") if isinstance(links, dict) else None
     if isinstance(image, str) and not image.strip():
         raise UserError(
             Problem(url, "links.docker_image", f"module {name!r}: empty, no image to serve")
