@@ -123,7 +123,9 @@ def template_context(
             f"{cluster.name}@{cluster.domain}",
             f"minio.{cluster.name}@{cluster.domain}",
             f"console.minio.{cluster.name}@{cluster.domain}",
-        ],
+        ]
+        # NiFi's Ingress host (roles/nifi): without the name, no certificate is issued.
+        + ([f"nifi.{cluster.name}@{cluster.domain}"] if site.stack.nifi.enabled else []),
         "front_ports": {
             "http": {"protocol": "tcp", "source": 80},
             "https": {"protocol": "tcp", "source": 443},

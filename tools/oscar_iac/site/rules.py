@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from oscar_iac.site.model import DcacheEventSource, HostsTarget, ImTarget, Site
+from oscar_iac.site.model import DcacheEventSource, HostsTarget, ImTarget, OscarTarget, Site
 from oscar_iac.yamlpos import Loc
 
 Finding = tuple[Loc, str]
@@ -16,6 +16,11 @@ def check(site: Site) -> list[Finding]:
 
 def _findings(site: Site) -> Iterator[Finding]:
     stack = site.stack
+    if "cluster" not in site.model_fields_set and not isinstance(site.target, OscarTarget):
+        yield (
+            ("cluster",),
+            f"required field is missing (a '{site.target.kind}' target builds a cluster)",
+        )
     if not stack.knative.enabled:
         for i, m in enumerate(site.models):
             if m.mode in ("sync", "both"):
@@ -26,10 +31,11 @@ def _findings(site: Site) -> Iterator[Finding]:
                 )
     if not stack.nifi.enabled:
         for i, e in enumerate(site.events):
-            if isinstance(e, DcacheEventSource):
+            if isinstance(e, DcacheEventSource) and e.via == "nifi":
                 yield (
                     ("events", i, "kind"),
-                    "dcache event sources are carried by NiFi: set stack.nifi.enabled: true",
+                    "dcache event sources with via: nifi are carried by NiFi: set "
+                    "stack.nifi.enabled: true (or via: relay for the light relay)",
                 )
     if stack.kubernetes.ha and isinstance(site.target, ImTarget):
         yield (
