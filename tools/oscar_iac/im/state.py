@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from oscar_iac.errors import Problem, UserError
 from oscar_iac.paths import site_state_dir
 
 STATE_FILE = "deployment.json"
@@ -48,8 +49,23 @@ def load(site: str) -> Deployment | None:
     path = state_path(site)
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
-    return Deployment(**data)
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        return Deployment(**data)
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
+        # ValueError covers invalid JSON and bytes that are not UTF-8; TypeError a
+        # document that is not this tool's (unknown or missing fields).
+        raise UserError(
+            Problem(
+                path,
+                "",
+                f"is not a deployment state this tool can read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); restore it from a backup, or move it aside to start over "
+                "(an infrastructure it recorded stays on IM until removed there)",
+            )
+        ) from exc
 
 
 def save(dep: Deployment) -> Path:
