@@ -176,7 +176,13 @@ _SafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _con
 def _parse(path: Path, loader_class: type[yaml.SafeLoader]) -> tuple[Any, yaml.Node | None]:
     """Compose, check the shape, then construct: each step's failure is a UserError."""
     text = _read(path)
-    loader = loader_class(text)
+    try:
+        loader = loader_class(text)
+    except yaml.reader.ReaderError as exc:  # a control character PyYAML does not accept
+        line = text[: exc.position].count("\n") + 1
+        raise UserError(
+            Problem(path, "", f"invalid YAML: character {exc.character:#x} is not allowed", line)
+        ) from exc
     try:
         node = loader.get_single_node()
         if node is None:
