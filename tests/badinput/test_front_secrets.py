@@ -64,7 +64,7 @@ def test_generated_secrets_are_not_in_the_document_im_stores(
         for path in state_secrets.iterdir():
             assert path.read_text().strip() not in json.dumps(stored), path.name
     finally:
-        assert cli("down", str(site)).code == 0
+        assert cli("down", str(site), "--yes").code == 0
 
 
 PLAY = """\

@@ -24,11 +24,12 @@ DEFAULT = Resources()
 #   name      := [domain '/'] path-component ['/' path-component]*
 #   domain    := host [':' port]     host: DNS labels (letters, digits, '-') joined by '.'
 #   path-component := [a-z0-9]+ (('.' | '_' | '__' | '-'+) [a-z0-9]+)*
-# A tag (':' [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) is accepted after the name.
+# A tag (':' [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}) and a digest ('@' algorithm ':' hex{32,})
+# are accepted after the name.
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?"
 IMAGE_RE = re.compile(
-    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?$"
+    rf"^(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{{32,}})?$"
 )
 IMAGE_MAX = 255  # distribution/reference's NameTotalLengthMax
 # Bounds on what a module may ask for: above them no node of any site could run it.

@@ -63,12 +63,11 @@ def login_from_radl(systems: list[dict[str, Any]], host: str, node: str = "front
 def _pkey(text: str) -> Any:
     import paramiko
 
-    errors = []
     for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
             return kind.from_private_key(io.StringIO(text))
-        except (paramiko.SSHException, ValueError) as exc:
-            errors.append(f"{kind.__name__}: {exc}")
+        except (paramiko.SSHException, ValueError):
+            continue  # another key type
     raise DeploymentError("the private key IM reports for the front cannot be read")
 
 

@@ -28,7 +28,7 @@ from oscar_iac.im.tokens import find_token
 from oscar_iac.paths import site_state_dir
 from oscar_iac.render import SECRET_INPUTS, RenderedSite, render_site, secret_refs, with_inputs
 from oscar_iac.render.context import is_dummy
-from oscar_iac.secrets import SecretRef, SecretResolver
+from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import ImTarget, LocalCloud
 
@@ -95,10 +95,13 @@ def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = 
     (see oscar_iac.im.front_secrets)."""
     res = _resolver(loaded)
     refs = secret_refs(loaded.site)
-    values: dict[str, Any] = {
-        name: "" if refs[name] == "generate" else res.resolve(refs[name], name)
-        for name in SECRET_INPUTS
-    }
+    try:
+        values: dict[str, Any] = {
+            name: "" if refs[name] == "generate" else res.resolve(refs[name], name)
+            for name in SECRET_INPUTS
+        }
+    except SecretError as exc:  # changed since the site was loaded: nothing sent yet
+        raise UserError(f"{loaded.path}: a secret reference cannot be resolved: {exc}") from exc
     if workers is not None:
         values["wn_num"] = workers
     return with_inputs(rendered.tosca, values)
