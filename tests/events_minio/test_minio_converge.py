@@ -149,7 +149,9 @@ def test_apply_gives_up_at_its_deadline_naming_what_it_waited_for(
 ) -> None:
     source, resolver = slow_source
     oscar_jobs.add_service("plants")
-    Overwriter(slow_minio, source, 10**6, monkeypatch)
+    backend.apply(source, oscar_conn, resolver)  # target in place: no restart below
+    source = source.model_copy(update={"prefix": "other/"})
+    Overwriter(slow_minio, source, 10**6, monkeypatch)  # MinIO loses every write
     with pytest.raises(DeploymentError) as info:
         backend.apply(source, oscar_conn, resolver, timeout=15)
     message = str(info.value)
