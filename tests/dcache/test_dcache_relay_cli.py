@@ -24,6 +24,8 @@ Cli = Callable[..., CliResult]
 def _site(tmp_path: Path, dcache: DcacheEventsServer, via: str = "relay") -> Path:
     site = yaml.safe_load((REPO / "inventories" / "local" / "site.yml").read_text())
     site["name"] = "relaysite"
+    # An event feeds a service of the site's own models (site rule): one async model.
+    site["models"] = [{"module": "ai4os-demo-app", "service": "dcache-svc", "mode": "async"}]
     site["events"] = [
         {
             "kind": "dcache",

@@ -23,6 +23,10 @@ def test_dcache_relay_source_rendered_for_the_role(
     site = tmp_path / "site"
     shutil.copytree(REPO / "inventories" / "hosts-example", site)
     data = yaml.safe_load((site / "site.yml").read_text())
+    # An event feeds a service of the site's own models (site rule).
+    data["models"] = [
+        {"module": "plants-classification", "service": "plant-classifier", "mode": "async"}
+    ]
     data["events"] = [
         {
             "kind": "dcache",

@@ -40,6 +40,8 @@ def _write_site(folder: Path, path: str = "/data/plants") -> Path:
     site = yaml.safe_load((REPO / "inventories" / "local" / "site.yml").read_text())
     site["name"] = "dcsite"
     site.setdefault("stack", {})["nifi"] = {"enabled": True, "password": "env:NIFI_PASSWORD"}
+    # An event feeds a service of the site's own models (site rule): one async model.
+    site["models"] = [{"module": "plants-classification", "service": "plants", "mode": "async"}]
     site["events"] = [
         {
             "kind": "dcache",
