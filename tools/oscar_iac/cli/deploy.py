@@ -11,6 +11,8 @@ from rich.table import Table
 
 from oscar_iac.im import lifecycle
 from oscar_iac.im.state import state_path
+from oscar_iac.render.context import nodes_cloud
+from oscar_iac.render.nodes import machines_stay_message
 from oscar_iac.site import load_site
 
 out = Console(highlight=False)
@@ -49,6 +51,10 @@ def up(site: Path = SITE, timeout: float = TIMEOUT, quiet: bool = QUIET) -> None
     if result.rendered.simulated:
         out.print("[yellow]simulated on this site[/] (IM's Dummy cloud):")
         for line in result.rendered.simulated:
+            out.print(f"  - {line}")
+    if result.rendered.skipped:
+        out.print("[yellow]skipped on purpose[/] (the site's stack.role_vars):")
+        for line in result.rendered.skipped:
             out.print(f"  - {line}")
     out.print(f"state: {state_path(loaded.site.name)}")
 
@@ -153,12 +159,19 @@ def down(
     Example: oscar-iac down inventories/local --yes
     """
     loaded = load_site(site)
+    existing = nodes_cloud(loaded.site) is not None
     if not yes:
+        what = "(the machines stay)" if existing else "and all its VMs"
         typer.confirm(
-            f"Destroy the infrastructure of site '{loaded.site.name}' and all its VMs?", abort=True
+            f"Destroy the infrastructure of site '{loaded.site.name}' {what}?", abort=True
         )
     dep = lifecycle.down(loaded)
     out.print(f"[green]destroyed[/]: infrastructure {dep.inf_id}")
+    if existing:
+        out.print(machines_stay_message(loaded))
+        for entry in dep.history:
+            if entry["event"].startswith("leftovers: ") and entry["at"] == dep.updated_at:
+                out.print(f"  - {entry['event'].removeprefix('leftovers: ')}")
 
 
 def list_(site: Path = SITE) -> None:

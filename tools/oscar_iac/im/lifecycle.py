@@ -18,18 +18,22 @@ from typing import Any
 import yaml
 
 from oscar_iac.errors import DeploymentError, UserError
+from oscar_iac.im import nodes as machines
 from oscar_iac.im import preflight
 from oscar_iac.im import state as st
 from oscar_iac.im.auth import AuthBuilder
 from oscar_iac.im.client import FINAL_STATES, ImClient, ImError
+from oscar_iac.im.ctxt_log import failed_tasks
 from oscar_iac.im.progress import Watch
 from oscar_iac.im.server import EmbeddedIM
 from oscar_iac.im.tokens import find_token
 from oscar_iac.paths import site_state_dir
 from oscar_iac.render import SECRET_INPUTS, RenderedSite, render_site, secret_refs, with_inputs
+from oscar_iac.render.context import key_refs, nodes_cloud
+from oscar_iac.render.nodes import nodes_tosca
 from oscar_iac.secrets import SecretRef, SecretResolver
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import ImTarget, LocalCloud
+from oscar_iac.site.model import ImTarget, LocalCloud, NodesCloud
 
 POLL = 0.25  # seconds between state polls: `configured` is noticed within this
 EMBEDDED = "embedded"
@@ -63,7 +67,9 @@ def connect(loaded: LoadedSite) -> Iterator[Connection]:
     """A client for the site's IM; for `endpoint: embedded`, a real local IM for the duration."""
     tgt = _target(loaded)
     builder = AuthBuilder(target=tgt)
-    if isinstance(tgt.cloud, LocalCloud):
+    if isinstance(tgt.cloud, LocalCloud) or (
+        isinstance(tgt.cloud, NodesCloud) and tgt.endpoint == EMBEDDED
+    ):
         res = _resolver(loaded)
         builder.im_username = f"oscar-iac-{loaded.site.name}"
         builder.im_password = res.resolve(SecretRef("generate"), "im_password")
@@ -93,9 +99,15 @@ def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = 
     res = _resolver(loaded)
     refs = secret_refs(loaded.site)
     values: dict[str, Any] = {name: res.resolve(refs[name], name) for name in SECRET_INPUTS}
-    if workers is not None:
+    tosca = rendered.tosca
+    if nodes_cloud(loaded.site):
+        # One TOSCA node per machine: a new worker count is a new document.
+        tosca = nodes_tosca(loaded, workers)
+        keys = key_refs(loaded.site, workers)
+        values |= {name: res.resolve(ref, name) + "\n" for name, ref in keys.items()}
+    elif workers is not None:
         values["wn_num"] = workers
-    return with_inputs(rendered.tosca, values)
+    return with_inputs(tosca, values)
 
 
 def _find_lost_create(conn: Connection, site: str) -> str | None:
@@ -147,9 +159,11 @@ def _failure(
     log = conn.client.contmsg(inf_id)
     tail = "\n".join(log.strip().splitlines()[-25:])
     site = str(loaded.directory)
+    failed = "".join(f"\n  {t}" for t in failed_tasks(log))
     return DeploymentError(
         f"infrastructure {inf_id} ended '{state.get('state')}' "
-        f"(VMs: {state.get('vm_states')}). Last lines of IM's contextualization log:\n{tail}",
+        f"(VMs: {state.get('vm_states')}).{failed}\n"
+        f"Last lines of IM's contextualization log:\n{tail}",
         hints=[f"oscar-iac logs {site}", f"oscar-iac reconfigure {site}", f"oscar-iac down {site}"],
     )
 
@@ -171,6 +185,8 @@ def up(
     _target(loaded)  # refuse a hosts target before rendering anything
     rendered = render_site(loaded)
     workers = site.cluster.workers.count
+    # Existing machines: say which one refuses SSH before IM tries (and times out).
+    machines.check_reachable(machines.logins_for(loaded, workers))
     with connect(loaded) as conn:
         dep = st.load(site.name)
         history = list(dep.history) if dep else []  # kept across replacements
@@ -200,6 +216,14 @@ def up(
                     conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
                     dep.workers = workers
                     dep.note(f"scaled to {workers} workers")
+                    st.save(dep)
+                elif dep.phase == "failed":
+                    # IM keeps a failed infrastructure: send the (maybe mended) document
+                    # again; IM updates the configure steps and, with no VM to add,
+                    # contextualizes again (IM/rest/routers/infrastructures.py add_resource).
+                    on_event(f"infrastructure {dep.inf_id} failed before; configuring it again")
+                    conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
+                    dep.note("configure requested again after a failure")
                     st.save(dep)
                 elif action == "reconciled":
                     action = "unchanged"
@@ -311,6 +335,8 @@ def scale(
         raise UserError("--workers must be 0 or more")
     dep = _recorded(loaded)
     rendered = render_site(loaded)
+    machines.check_workers(loaded, workers)
+    machines.check_reachable(machines.logins_for(loaded, workers))
     with connect(loaded) as conn:
         assert dep.inf_id
         conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
@@ -350,7 +376,12 @@ def down(loaded: LoadedSite) -> st.Deployment:
         dep.outputs = {}
         dep.note(f"destroyed infrastructure {dep.inf_id}")
         st.save(dep)
-        return dep
+    if nodes_cloud(loaded.site):
+        # IM leaves its folder (with the login user's key) on existing machines.
+        for line in machines.clean_leftovers(machines.logins_for(loaded, dep.workers), dep.inf_id):
+            dep.note(f"leftovers: {line}")
+        st.save(dep)
+    return dep
 
 
 def run_preflight(loaded: LoadedSite) -> list[preflight.Check]:
