@@ -169,7 +169,10 @@ def test_scale_adds_the_named_third_worker(cluster: Cluster) -> None:
 def test_down_ends_the_infrastructure_and_leaves_the_machines(cluster: Cluster) -> None:
     inf = _inf_id(cluster)
     front = cluster.nodes["front"]
-    assert front.sh(f"test -d /var/tmp/.im/{inf}", check=False).returncode == 0
+    im_key = front.sh(f"cat /var/tmp/.im/{inf}/ansible_key.pub").stdout.strip()
+    ours = cluster.key.with_suffix(".pub").read_text().strip()
+    keys = f"/home/{LOGIN_USER}/.ssh/authorized_keys"
+    assert im_key in front.sh(f"cat {keys}").stdout
     run = cluster.oscar_iac("down", str(cluster.work / "site"), "--yes")
     assert run.code == 0, run
     assert "stay as they are and keep running" in run.out, run
@@ -179,5 +182,8 @@ def test_down_ends_the_infrastructure_and_leaves_the_machines(cluster: Cluster) 
         node = cluster.nodes[name]
         # The machines still run, with what the roles made ...
         assert node.sh("test -f /etc/rancher/k3s/config.yaml", check=False).returncode == 0
-        # ... and IM's folder (with the login user's key, world-readable) is gone.
+        # ... and IM's folder (with the login user's key) is gone, and so is the key IM
+        # authorised for itself; the user's own key still logs in.
         assert node.sh(f"test -e /var/tmp/.im/{inf}", check=False).returncode != 0, name
+        authorized = node.sh(f"cat {keys}").stdout
+        assert im_key not in authorized and ours in authorized, name

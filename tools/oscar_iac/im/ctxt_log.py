@@ -44,8 +44,9 @@ def failed_tasks(log: str) -> list[FailedTask]:
         f = _FAILED.search(line)
         if not f:
             continue
-        rest = " ".join(lines[i : i + 3])
-        if "...ignoring" in " ".join(lines[i : i + 6]):
+        rest = line
+        following = next((ln for ln in lines[i + 1 :] if ln.strip()), "")
+        if following.strip() == "...ignoring":
             continue
         detail = rest[f.end() :].strip()
         msg = re.search(r'"msg": "((?:[^"\\]|\\.)*)"', rest)

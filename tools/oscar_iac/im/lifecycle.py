@@ -333,9 +333,9 @@ def scale(
 ) -> st.Deployment:
     if workers < 0:
         raise UserError("--workers must be 0 or more")
+    machines.check_workers(loaded, workers)
     dep = _recorded(loaded)
     rendered = render_site(loaded)
-    machines.check_workers(loaded, workers)
     machines.check_reachable(machines.logins_for(loaded, workers))
     with connect(loaded) as conn:
         assert dep.inf_id

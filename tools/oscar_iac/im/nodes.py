@@ -98,11 +98,33 @@ def check_reachable(logins: list[Login]) -> None:
 _SAFE_ID = re.compile(r"^[A-Za-z0-9-]+$")
 
 
+def _run(client: paramiko.SSHClient, command: str, stdin: str = "") -> tuple[int, str]:
+    chan_in, out, err = client.exec_command(command)
+    if stdin:
+        chan_in.write(stdin)
+    chan_in.channel.shutdown_write()
+    status = out.channel.recv_exit_status()
+    return status, (out.read() + err.read()).decode().strip()
+
+
+# Drops the lines equal to the key read on stdin from the login user's authorized_keys.
+_DROP_KEY = (
+    'k=$(cat); f="$HOME/.ssh/authorized_keys"; [ -n "$k" ] && [ -f "$f" ] || exit 0; '
+    'grep -vxF -- "$k" "$f" > "$f.oscar-iac" || true; '
+    'cat "$f.oscar-iac" > "$f"; rm -f "$f.oscar-iac"'
+)
+
+
 def clean_leftovers(logins: list[Login], inf_id: str) -> list[str]:
-    """Remove IM's folder for `inf_id` on every machine. Returns one line per machine."""
+    """Undo what IM's contextualization left on the machines for `inf_id`: its folder
+    (`/var/tmp/.im/<id>`, with the login user's key) and the public key IM made for the
+    infrastructure (`<folder>/ansible_key.pub`), which IM appends to the login user's
+    authorized_keys on every node (contextualization/basic.yml "Add the authorized_key
+    to the nodes"). Returns one line per machine."""
     if not _SAFE_ID.match(inf_id):
         raise ValueError(f"unexpected infrastructure id {inf_id!r}")
     path = f"{REMOTE_CONF_DIR}/{inf_id}"
+    im_key = ""
     report = []
     for login in logins:
         try:
@@ -111,14 +133,18 @@ def clean_leftovers(logins: list[Login], inf_id: str) -> list[str]:
             report.append(f"{login.name}: not reachable ({exc}); remove {path} there yourself")
             continue
         try:
-            _, out, err = client.exec_command(f"sudo -n rm -rf {path} && echo removed")
-            status = out.channel.recv_exit_status()
+            if not im_key:  # the master (the front, first) holds IM's key pair
+                status, text = _run(client, f"cat {path}/ansible_key.pub 2>/dev/null")
+                im_key = text.strip() if status == 0 else ""
+            dropped = ""
+            if im_key:
+                status, text = _run(client, _DROP_KEY, stdin=im_key + "\n")
+                dropped = " and IM's key from authorized_keys" if status == 0 else ""
+            status, text = _run(client, f"sudo -n rm -rf {path}")
             if status == 0:
-                report.append(f"{login.name}: removed {path}")
+                report.append(f"{login.name}: removed {path}{dropped}")
             else:
-                report.append(
-                    f"{login.name}: could not remove {path}: {err.read().decode().strip()}"
-                )
+                report.append(f"{login.name}: could not remove {path}: {text}")
         finally:
             client.close()
     return report

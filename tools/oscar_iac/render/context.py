@@ -53,7 +53,8 @@ def key_refs(site: Site, workers: int | None = None) -> dict[str, SecretRef]:
     if cloud is None:
         return {}
     out: dict[str, SecretRef] = {}
-    for i, m in enumerate(cloud.machines(workers)):
+    count = site.cluster.workers.count if workers is None else workers
+    for i, m in enumerate(cloud.machines(count)):
         key = m.key or cloud.key
         assert key is not None  # NodesCloud checks it
         out[f"ssh_key_{_host_id(m, i == 0)}"] = key
