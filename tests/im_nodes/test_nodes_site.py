@@ -178,10 +178,7 @@ def test_entry_plays_run_as_im_runs_them(entry: str) -> None:
     names = [t["name"] for t in play["tasks"]]
     make = names.index("Create the folder the release tarball is unpacked into")
     assert make < names.index("Fetch the project from a release tarball")
-    assert (
-        play["tasks"][make]["when"]
-        == tasks["Fetch the project from a release tarball"]["when"]
-    )
+    assert play["tasks"][make]["when"] == tasks["Fetch the project from a release tarball"]["when"]
 
 
 # Lines as IM 2.0's contextualization log shows them (from a real run).
@@ -194,8 +191,12 @@ TASK [Install the base packages] ***********************************************
 Tuesday 01 December 2026  22:38:20.592831
 fatal: [10.88.77.10_0]: FAILED! => {"changed": false, "msg": "No package matching 'oscar-iac-no-such-package' is available"}
 
-TASK [Skip me] *****************************************************************
-fatal: [10.88.77.10_0]: FAILED! => {"changed": false, "msg": "boom"}
+TASK [Disable SELinux in REL systems] ******************************************
+An exception occurred during task execution. To see the full traceback, use
+-vvv. The error was: ModuleNotFoundError: No module named 'selinux'
+fatal: [10.88.77.10_0]: FAILED! => {"changed": false, "msg": "Failed to import
+the required Python library (libselinux-python) on imnodes-wn2's Python
+/usr/bin/python3."}
 ...ignoring
 
 PLAY RECAP *********************************************************************

@@ -44,10 +44,16 @@ def failed_tasks(log: str) -> list[FailedTask]:
         f = _FAILED.search(line)
         if not f:
             continue
-        rest = line
-        following = next((ln for ln in lines[i + 1 :] if ln.strip()), "")
-        if following.strip() == "...ignoring":
+        # IM wraps the log at 80 columns: the message runs on until a blank line or
+        # the next task; Ansible writes "...ignoring" right after it when ignored.
+        block = [line.strip()]
+        for nxt in lines[i + 1 :]:
+            if not nxt.strip() or nxt.startswith(("TASK [", "PLAY ", "fatal: ", "failed: ")):
+                break
+            block.append(nxt.strip())
+        if block[-1] == "...ignoring":
             continue
+        rest = " ".join(block)
         detail = rest[f.end() :].strip()
         msg = re.search(r'"msg": "((?:[^"\\]|\\.)*)"', rest)
         found.append(FailedTask(task, f.group("host"), (msg.group(1) if msg else detail)[:300]))

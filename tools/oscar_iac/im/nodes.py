@@ -71,7 +71,10 @@ def check_reachable(logins: list[Login]) -> None:
         try:
             _client(login).close()
         except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
+            # paramiko's NoValidConnectionsError keeps each address' own error.
+            errs = getattr(exc, "errors", None) or {}
+            reasons = {e.strerror or str(e) for e in errs.values() if isinstance(e, OSError)}
+            reason = ", ".join(sorted(reasons)) or exc.strerror or str(exc) or type(exc).__name__
             problems.append(
                 f"machine '{login.name}' ({login.user}@{login.address}:{login.port}): "
                 f"SSH connection failed: {reason}"
@@ -87,7 +90,8 @@ def check_reachable(logins: list[Login]) -> None:
             )
     if problems:
         raise DeploymentError(
-            "IM could not contextualize these machines:\n  " + "\n  ".join(problems),
+            "cannot log in to these machines over SSH (IM could not either):\n  "
+            + "\n  ".join(problems),
             hints=[
                 "check that sshd runs there and that the site's user and key log in",
                 "then run the same command again",
