@@ -111,10 +111,12 @@ def _run(client: paramiko.SSHClient, command: str, stdin: str = "") -> tuple[int
     return status, (out.read() + err.read()).decode().strip()
 
 
-# Drops the lines equal to the key read on stdin from the login user's authorized_keys.
+# Drops the key read on stdin from the login user's authorized_keys: IM adds it as is
+# and again with "2" appended (contextualization/basic.yml "Add the authorized_key to
+# the nodes again", a GCE workaround).
 _DROP_KEY = (
     'k=$(cat); f="$HOME/.ssh/authorized_keys"; [ -n "$k" ] && [ -f "$f" ] || exit 0; '
-    'grep -vxF -- "$k" "$f" > "$f.oscar-iac" || true; '
+    'grep -vxF -e "$k" -e "${k}2" "$f" > "$f.oscar-iac" || true; '
     'cat "$f.oscar-iac" > "$f"; rm -f "$f.oscar-iac"'
 )
 
