@@ -285,10 +285,14 @@ def down(
     from oscar_iac import phases
 
     loaded = _load(site)
+    from oscar_iac.render.context import nodes_cloud
+
+    existing = nodes_cloud(loaded.site) is not None
     if not yes:
+        what = "(the machines stay)" if existing else "and all its VMs"
         typer.confirm(
             f"Remove what `up` made for site '{loaded.site.name}' (events, models, "
-            "infrastructure and all its VMs)?",
+            f"infrastructure {what})?",
             abort=True,
         )
     phases.down(loaded, reporter=CliReporter(quiet=True))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from oscar_iac.errors import UserError
 from oscar_iac.im.tokens import Token
-from oscar_iac.site.model import EgiCloud, ImTarget, LocalCloud, OpenStackCloud
+from oscar_iac.site.model import EgiCloud, ImTarget, LocalCloud, NodesCloud, OpenStackCloud
 
 
 def _line(**fields: str) -> str:
@@ -39,6 +39,19 @@ class AuthBuilder:
                 ),
                 _line(id="dummy", type="Dummy"),
             ]
+        if isinstance(cloud, NodesCloud):
+            # IM's DeployedNode connector takes no credentials of its own: the machines'
+            # SSH credentials travel in the document (IM/connectors/DeployedNode.py).
+            if self.token is None:
+                im = _line(
+                    id="im",
+                    type="InfrastructureManager",
+                    username=self.im_username,
+                    password=self.im_password,
+                )
+            else:
+                im = _line(id="im", type="InfrastructureManager", token=self.token.fresh())
+            return [im, _line(id="nodes", type="DeployedNode")]
         if self.token is None:
             raise UserError("an access token is needed for this target")
         tok = self.token.fresh()

@@ -21,10 +21,11 @@ from oscar_iac.im import server
 from oscar_iac.im import state as st
 from oscar_iac.im.auth import AuthBuilder
 from oscar_iac.im.client import FINAL_STATES, ImClient, ImError
+from oscar_iac.im.ctxt_log import failed_tasks
 from oscar_iac.paths import site_state_dir
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import ImTarget, LocalCloud
+from oscar_iac.site.model import ImTarget, LocalCloud, NodesCloud
 
 if TYPE_CHECKING:
     from oscar_iac.im import preflight
@@ -69,7 +70,9 @@ def connect(loaded: LoadedSite) -> Iterator[Connection]:
     tgt = _target(loaded)
     st.claim(loaded)
     builder = AuthBuilder(target=tgt)
-    if isinstance(tgt.cloud, LocalCloud):
+    if isinstance(tgt.cloud, LocalCloud) or (
+        isinstance(tgt.cloud, NodesCloud) and tgt.endpoint == EMBEDDED
+    ):
         res = _resolver(loaded)
         builder.im_username = f"oscar-iac-{loaded.site.name}"
         builder.im_password = res.resolve(SecretRef("generate"), "im_password")
@@ -122,9 +125,20 @@ def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = 
         }
     except SecretError as exc:  # changed since the site was loaded: nothing sent yet
         raise UserError(f"{loaded.path}: a secret reference cannot be resolved: {exc}") from exc
-    if workers is not None:
+    tosca = rendered.tosca
+    from oscar_iac.render.context import nodes_cloud
+
+    if nodes_cloud(loaded.site):
+        from oscar_iac.render.context import key_refs
+        from oscar_iac.render.nodes import nodes_tosca
+
+        # One TOSCA node per machine: a new worker count is a new document.
+        tosca = nodes_tosca(loaded, workers)
+        keys = key_refs(loaded.site, workers)
+        values |= {name: res.resolve(ref, name) + "\n" for name, ref in keys.items()}
+    elif workers is not None:
         values["wn_num"] = workers
-    return with_inputs(rendered.tosca, values)
+    return with_inputs(tosca, values)
 
 
 def _find_lost_create(conn: Connection, site: str) -> str | None:
@@ -182,9 +196,11 @@ def _failure(
     log = conn.client.contmsg(inf_id)
     tail = "\n".join(log.strip().splitlines()[-25:])
     site = str(loaded.directory)
+    failed = "".join(f"\n  {t}" for t in failed_tasks(log))
     return DeploymentError(
         f"infrastructure {inf_id} ended '{state.get('state')}' "
-        f"(VMs: {state.get('vm_states')}). Last lines of IM's contextualization log:\n{tail}",
+        f"(VMs: {state.get('vm_states')}).{failed}\n"
+        f"Last lines of IM's contextualization log:\n{tail}",
         hints=[f"oscar-iac logs {site}", f"oscar-iac reconfigure {site}", f"oscar-iac down {site}"],
     )
 
@@ -202,6 +218,7 @@ def up(
     quiet: bool = False,
     on_event: Callable[[str], None] = lambda _: None,
 ) -> UpResult:
+    from oscar_iac.im import nodes as machines  # paramiko: only for commands that deploy
     from oscar_iac.render import render_site
 
     site = loaded.site
@@ -220,6 +237,8 @@ def up(
         return _document(loaded, rendered, n)
 
     workers = site.cluster.workers.count
+    # Existing machines: say which one refuses SSH before IM tries (and times out).
+    machines.check_reachable(machines.logins_for(loaded, workers))
     with connect(loaded) as conn:
         dep = st.load(site.name)
         history = list(dep.history) if dep else []  # kept across replacements
@@ -251,6 +270,14 @@ def up(
                     conn.client.update(dep.inf_id, document(workers))
                     dep.workers = workers
                     dep.note(f"scaled to {workers} workers")
+                    st.save(dep)
+                elif dep.phase == "failed":
+                    # IM keeps a failed infrastructure: send the (maybe mended) document
+                    # again; IM updates the configure steps and, with no VM to add,
+                    # contextualizes again (IM/rest/routers/infrastructures.py add_resource).
+                    on_event(f"infrastructure {dep.inf_id} failed before; configuring it again")
+                    conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
+                    dep.note("configure requested again after a failure")
                     st.save(dep)
                 elif action == "reconciled":
                     action = "unchanged"
@@ -395,10 +422,13 @@ def scale(
 ) -> st.Deployment:
     if workers < 0:
         raise UserError("--workers must be 0 or more")
+    from oscar_iac.im import nodes as machines
     from oscar_iac.render import render_site
 
+    machines.check_workers(loaded, workers)
     dep = _recorded(loaded)
     rendered = render_site(loaded)
+    machines.check_reachable(machines.logins_for(loaded, workers))
     with connect(loaded) as conn:
         assert dep.inf_id
         conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
@@ -457,7 +487,16 @@ def down(loaded: LoadedSite) -> st.Deployment:
         dep.outputs = {}
         dep.note(f"destroyed infrastructure {dep.inf_id}")
         st.save(dep)
-        return dep
+    from oscar_iac.render.context import nodes_cloud
+
+    if nodes_cloud(loaded.site):
+        from oscar_iac.im import nodes as machines
+
+        # IM leaves its folder (with the login user's key) on existing machines.
+        for line in machines.clean_leftovers(machines.logins_for(loaded, dep.workers), dep.inf_id):
+            dep.note(f"leftovers: {line}")
+        st.save(dep)
+    return dep
 
 
 def destroy_unrecorded(loaded: LoadedSite) -> str | None:
@@ -475,6 +514,8 @@ def run_preflight(loaded: LoadedSite) -> list[preflight.Check]:
     from oscar_iac.im.tokens import find_token
 
     tgt = _target(loaded)
+    if isinstance(tgt.cloud, NodesCloud):
+        return []  # the operator's own machines: no cloud, no token to check
     token = None if isinstance(tgt.cloud, LocalCloud) else find_token(tgt.token, loaded.path)
     return preflight.run(tgt, token)
 

@@ -146,9 +146,25 @@ class EmbeddedIM:
             "LOG_LEVEL = INFO\n"
             # Poll the (fake) VMs often: the Dummy cloud answers at once.
             "VM_INFO_UPDATE_FREQUENCY = 2\n"
-            f"CONTEXTUALIZATION_DIR = {(self.folder / 'contextualization').resolve()}\n",
+            # How often IM asks its agent on the master VM for progress (IM's default: 10 s).
+            # CONTEXTUALIZATION_DIR stays IM's own (the installed `contextualization`
+            # package: conf-ansible.yml, the agent), which IM copies to the VMs.
+            "CHECK_CTXT_PROCESS_INTERVAL = 2\n",
         )
         return self.cfg
+
+    def environment(self) -> dict[str, str]:
+        """IM's environment. IM runs Ansible from this host to prepare the master VM
+        (IM/ConfManager.py call_ansible); OpenSSH refuses hosts it does not know. Keep
+        the site's host keys in a file of its own: a machine's first key is recorded,
+        a changed one is refused (OpenSSH's accept-new), instead of turning checks off."""
+        known = (self.folder / "known_hosts").resolve()
+        return {
+            **os.environ,
+            "ANSIBLE_SSH_COMMON_ARGS": (
+                f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=accept-new"
+            ),
+        }
 
     def start(self) -> EmbeddedIM:
         if not self.port:
@@ -164,6 +180,7 @@ class EmbeddedIM:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.folder,
+            env=self.environment(),
             start_new_session=True,  # Ctrl-C on the CLI must not kill IM mid-request
         )
         out.close()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from oscar_iac.errors import DeploymentError, OscarIacError, Problem, UserError
 from oscar_iac.im import state as st
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import HostsTarget, ImTarget, LocalCloud, OscarTarget
+from oscar_iac.site.model import HostsTarget, ImTarget, LocalCloud, NodesCloud, OscarTarget
 
 if TYPE_CHECKING:
     from oscar_iac.oscar import OscarConnection
@@ -88,6 +88,20 @@ def applicable(loaded: LoadedSite) -> dict[str, str]:
         na["preflight"] = "the embedded default: no cloud to check"
         for phase in ("platform", "models", "events", "smoke"):
             na[phase] = "embedded default (see the summary)"
+    elif isinstance(tgt, ImTarget):
+        from oscar_iac.render.ansible_vars import skipped_steps
+
+        if isinstance(tgt.cloud, NodesCloud):
+            na["preflight"] = "your own machines (nodes cloud): no cloud quota to check"
+
+        role_vars = loaded.site.stack.role_vars
+        if role_vars.get("k3s_state") == "configured" or role_vars.get("oscar_apply") is False:
+            # The site keeps Kubernetes or OSCAR unapplied on purpose: no OSCAR will answer.
+            why = "the site keeps OSCAR unapplied (stack.role_vars: " + "; ".join(
+                step.split(":", 1)[0] for step in skipped_steps(role_vars)
+            )
+            for phase in ("platform", "models", "events", "smoke"):
+                na[phase] = why + ")"
     return na
 
 
@@ -117,6 +131,7 @@ class Context:
     conn: OscarConnection | None = None
     platform: Platform | None = None
     simulated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     smoke_line: str = ""
 
     def oscar(self) -> OscarConnection:
@@ -178,6 +193,7 @@ def _infrastructure(ctx: Context) -> str:
         ctx.loaded, timeout=ctx.timeout, quiet=ctx.quiet, on_event=ctx.reporter.progress
     )
     ctx.simulated = list(result.rendered.simulated)
+    ctx.skipped = list(result.rendered.skipped)
     dep = result.deployment
     where = "the embedded IM" if dep.im_url == lifecycle.EMBEDDED else f"IM {dep.im_url}"
     return f"{result.action}: infrastructure {dep.inf_id} on {where} is configured"
@@ -306,6 +322,9 @@ def summarize(loaded: LoadedSite, ctx: Context | None, outcomes: list[PhaseOutco
     lines += [f"credentials: {c}" for c in _credentials(loaded)]
     if ctx is not None and ctx.smoke_line:
         lines.append(f"smoke test: {ctx.smoke_line}")
+    if ctx is not None:
+        # Steps the site turned off on purpose (stack.role_vars), and why.
+        lines += [f"skipped on purpose: {s}" for s in ctx.skipped]
     embedded = "platform" in applicable(loaded) and isinstance(site.target, ImTarget)
     if embedded:
         sim = ctx.simulated if ctx is not None and ctx.simulated else []
@@ -494,9 +513,17 @@ def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]
         if has_infra:
             try:
                 gone = lifecycle.down(loaded)
-                steps.append(
-                    DownStep("infrastructure", "removed", f"destroyed infrastructure {gone.inf_id}")
-                )
+                detail = f"destroyed infrastructure {gone.inf_id}"
+                if isinstance(tgt.cloud, NodesCloud):
+                    from oscar_iac.render.nodes import machines_stay_message
+
+                    detail += "; " + machines_stay_message(loaded)
+                    detail += "".join(
+                        f"; {e['event'].removeprefix('leftovers: ')}"
+                        for e in gone.history
+                        if e["event"].startswith("leftovers: ") and e["at"] == gone.updated_at
+                    )
+                steps.append(DownStep("infrastructure", "removed", detail))
             except DeploymentError as exc:
                 # Unlike OSCAR or MinIO, an unreachable IM may still hold running VMs: the
                 # state keeps the infrastructure id and `down` ends with exit 1.
@@ -512,7 +539,7 @@ def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]
                 steps.append(DownStep("infrastructure", "removed", detail))
         else:
             steps.append(DownStep("infrastructure", "nothing to remove", "no infrastructure"))
-        if isinstance(tgt.cloud, LocalCloud) and lifecycle.stop_embedded(loaded):
+        if tgt.endpoint == "embedded" and lifecycle.stop_embedded(loaded):
             steps.append(DownStep("embedded IM", "stopped", "the site's local IM server"))
     elif isinstance(tgt, HostsTarget):
         steps.append(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from oscar_iac.errors import DeploymentError, UserError
 from oscar_iac.preflight.report import Report
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import ImTarget, LocalCloud
+from oscar_iac.site.model import EgiCloud, ImTarget, OpenStackCloud
 
 
 def gate(loaded: LoadedSite, ignore: bool, warn: Callable[[str], None]) -> Report | None:
@@ -15,7 +15,7 @@ def gate(loaded: LoadedSite, ignore: bool, warn: Callable[[str], None]) -> Repor
     what is missing, DeploymentError (exit 1) naming what could not be checked, unless
     `ignore`, in which case `warn` is told loudly and the report is returned."""
     tgt = loaded.site.target
-    if not isinstance(tgt, ImTarget) or isinstance(tgt.cloud, LocalCloud):
+    if not isinstance(tgt, ImTarget) or not isinstance(tgt.cloud, EgiCloud | OpenStackCloud):
         return None
     from oscar_iac.preflight import openstack as po  # openstacksdk: only when needed
 

@@ -36,7 +36,14 @@ from oscar_iac.preflight.needs import Needs, needs
 from oscar_iac.preflight.report import Report
 from oscar_iac.secrets import SecretResolver
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import EgiCloud, ImTarget, LocalCloud, OpenStackCloud, TokenSource
+from oscar_iac.site.model import (
+    EgiCloud,
+    ImTarget,
+    LocalCloud,
+    NodesCloud,
+    OpenStackCloud,
+    TokenSource,
+)
 
 API_ERRORS = (
     ks_exc.ClientException,
@@ -405,6 +412,9 @@ def run(loaded: LoadedSite, token: Token | None = None, *, timeout: float = cx.T
     if isinstance(cloud, LocalCloud):
         report.add("cloud", "-", "embedded IM, Dummy cloud", "ok", "nothing to check")
         return report
+    if isinstance(cloud, NodesCloud):
+        report.add("cloud", "-", "your own machines (nodes cloud)", "ok", "no cloud quota to check")
+        return report
     http = cx.Http(verify=tgt.verify_tls, timeout=timeout)
     need = needs(loaded.site)
     api_checks = [
@@ -492,7 +502,7 @@ def discover(
     """The flavours, images and external networks the site's project can use.
     Raises UserError (bad input, refused) or cx.Unreachable."""
     tgt = loaded.site.target
-    if not isinstance(tgt, ImTarget) or isinstance(tgt.cloud, LocalCloud):
+    if not isinstance(tgt, ImTarget) or not isinstance(tgt.cloud, EgiCloud | OpenStackCloud):
         raise UserError(f"{loaded.path}: target.cloud is not an OpenStack or EGI cloud")
     http = cx.Http(verify=tgt.verify_tls, timeout=timeout)
     try:

@@ -11,8 +11,14 @@ import yaml
 
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.paths import state_root
-from oscar_iac.render.ansible_vars import hosts_inventory
-from oscar_iac.render.context import SECRET_INPUTS, is_dummy, secret_refs, template_context
+from oscar_iac.render.ansible_vars import hosts_inventory, skipped_steps
+from oscar_iac.render.context import (
+    SECRET_INPUTS,
+    is_dummy,
+    key_refs,
+    secret_refs,
+    template_context,
+)
 from oscar_iac.render.radl import render_radl
 from oscar_iac.render.tosca import render_tosca, with_inputs
 from oscar_iac.render.translate import check_radl, tosca_to_radl
@@ -34,6 +40,8 @@ class RenderedSite:
     summary: dict[str, Any]
     simulated: list[str] = field(default_factory=list)
     inventory: dict[str, Any] = field(default_factory=dict)  # hosts target only
+    # Steps the roles leave undone on purpose (site role variables), with the reason.
+    skipped: list[str] = field(default_factory=list)
 
 
 def _require_local_entry_playbooks(loaded: LoadedSite, ctx: dict[str, Any]) -> None:
@@ -63,7 +71,7 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
     if translate:
         _require_local_entry_playbooks(loaded, offline_ctx)
         offline_tosca = render_tosca(offline_ctx)
-        placeholders = {name: _PLACEHOLDER for name in SECRET_INPUTS}
+        placeholders = {name: _PLACEHOLDER for name in (*SECRET_INPUTS, *key_refs(site))}
         radl = tosca_to_radl(with_inputs(offline_tosca, placeholders), loaded.path)
         radl = radl.replace(_PLACEHOLDER, "<secret>")
         check_radl(native, loaded.path, what="native RADL template")
@@ -107,6 +115,7 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
         summary=summary,
         simulated=simulated,
         inventory=inventory,
+        skipped=skipped_steps(ctx["role_vars"]),
     )
 
 

@@ -77,6 +77,29 @@ def role_vars(site: Site) -> dict[str, Any]:
     }
     if stack.oscar.version:
         out["oscar_image_tag"] = stack.oscar.version
+    # The site's own role variables last: they win (checked by site.rules).
+    out.update(stack.role_vars)
+    return out
+
+
+# Roles whose Kubernetes objects `<role>_apply: false` keeps on the front, unapplied.
+_APPLYING_ROLES = ("nfs", "gpu", "ingress", "minio", "knative", "oscar", "nifi")
+
+
+def skipped_steps(variables: dict[str, Any]) -> list[str]:
+    """What the roles will leave undone with these variables, and why (told by `up`)."""
+    out: list[str] = []
+    if variables.get("k3s_state") == "configured":
+        out.append(
+            "k3s: configuration, token and systemd unit written; the binary is not "
+            "downloaded and nothing is started (k3s_state: configured)"
+        )
+    for role in _APPLYING_ROLES:
+        if variables.get(f"{role}_apply") is False:
+            out.append(
+                f"{role}: Kubernetes objects rendered under /etc/oscar-iac/manifests/{role}/ "
+                f"on the front, not handed to k3s ({role}_apply: false)"
+            )
     return out
 
 

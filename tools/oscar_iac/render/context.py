@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from oscar_iac.paths import data_path
 from oscar_iac.render.ansible_vars import NFS_EXPORT, role_vars
 from oscar_iac.secrets import SecretRef
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import ImTarget, LocalCloud, Site
+from oscar_iac.site.model import ImTarget, LocalCloud, Machine, NodesCloud, Site
 
 # TOSCA inputs that carry secrets; empty on disk. `up` fills those with env:/file:/vault:
 # references (IM stores them); `generate` ones stay empty (made on the front node).
@@ -33,6 +34,41 @@ def secret_refs(site: Site) -> dict[str, SecretRef]:
 def is_dummy(site: Site) -> bool:
     """The embedded IM's Dummy cloud: no VMs to SSH into, so no configure steps."""
     return isinstance(site.target, ImTarget) and isinstance(site.target.cloud, LocalCloud)
+
+
+def nodes_cloud(site: Site) -> NodesCloud | None:
+    """The `nodes` cloud (existing machines through IM's DeployedNode connector), if it is one."""
+    if isinstance(site.target, ImTarget) and isinstance(site.target.cloud, NodesCloud):
+        return site.target.cloud
+    return None
+
+
+def _host_id(m: Machine, front: bool) -> str:
+    """The TOSCA node name of a machine (TOSCA names: letters, digits, '_')."""
+    return "front" if front else "wn_" + m.name.replace("-", "_")
+
+
+def key_refs(site: Site, workers: int | None = None) -> dict[str, SecretRef]:
+    """TOSCA input name -> the SSH private key reference of each machine (nodes cloud)."""
+    cloud = nodes_cloud(site)
+    if cloud is None:
+        return {}
+    out: dict[str, SecretRef] = {}
+    count = site.cluster.workers.count if workers is None else workers
+    for i, m in enumerate(cloud.machines(count)):
+        key = m.key or cloud.key
+        assert key is not None  # NodesCloud checks it
+        out[f"ssh_key_{_host_id(m, i == 0)}"] = key
+    return out
+
+
+def encode_role_vars(variables: dict[str, Any]) -> str:
+    """The role variables as base64 of their JSON: the one form that reaches the play
+    intact through IM 2.0.0's input serialisation (json.dumps of a string input, in
+    IM/tosca/Tosca.py `_serialize_interface_input`) and through IM's current master,
+    which wraps string inputs as '"%s"' without escaping (grycap/im, IM/tosca/Tosca.py,
+    `_gen_configure_from_interfaces`): base64 has no quote, backslash or newline."""
+    return base64.b64encode(json.dumps(variables, sort_keys=True).encode()).decode()
 
 
 def _checkout_url() -> str:
@@ -86,15 +122,41 @@ def credentials_hint(site: Site) -> str:
     )
 
 
+def _nodes_machines(cloud: NodesCloud, workers: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": m.name,
+            "host": _host_id(m, i == 0),
+            "address": m.address,
+            "user": m.user or cloud.user,
+            "key_input": f"ssh_key_{_host_id(m, i == 0)}",
+        }
+        for i, m in enumerate(cloud.machines(workers))
+    ]
+
+
 def template_context(
-    loaded: LoadedSite, *, contextualize: bool | None = None, offline: bool = False
+    loaded: LoadedSite,
+    *,
+    contextualize: bool | None = None,
+    offline: bool = False,
+    workers: int | None = None,
 ) -> dict[str, Any]:
+    """`workers`: how many workers (default: cluster.workers.count); the nodes cloud
+    renders one TOSCA node per machine, so scaling it renders the document again."""
     site = loaded.site
     cluster = site.cluster
     ctx_on = (not is_dummy(site)) if contextualize is None else contextualize
     repo = repo_url(loaded)
     entry = entry_url(loaded, offline=offline)
-    hosts = [("front_conf", "front", "front", False), ("wn_conf", "worker", "wn", False)]
+    cloud = nodes_cloud(site)
+    wanted = cluster.workers.count if workers is None else workers
+    machines = _nodes_machines(cloud, wanted) if cloud else []
+    hosts = [("front_conf", "front", "front", False)]
+    if cloud:
+        hosts += [(f"{m['host']}_conf", "worker", m["host"], False) for m in machines[1:]]
+    else:
+        hosts.append(("wn_conf", "worker", "wn", False))
     if cluster.gpu_workers.count > 0:
         hosts.append(("gpu_wn_conf", "worker", "gpu_wn", True))
     configure_nodes = [
@@ -136,8 +198,11 @@ def template_context(
         "configure_nodes": configure_nodes,
         "repo_url": repo,
         "entry_url": entry,
-        "role_vars_json": json.dumps(variables, sort_keys=True),
+        "role_vars_b64": encode_role_vars(variables),
         "role_vars": variables,
+        "dummy": is_dummy(site),
+        "nodes": machines,
+        "key_inputs": list(key_refs(site, wanted)),
         "endpoints": endpoints(site),
         "credentials_hint": credentials_hint(site),
     }

@@ -39,12 +39,16 @@ def _recipe(playbook_url: str, variables: dict[str, Any]) -> str | None:
 
 def render_radl(context: dict[str, Any]) -> str:
     recipes: dict[str, str] = {}
+    nodes = context.get("nodes") or []
+    front_address = (
+        nodes[0]["address"] if nodes else "{{ hostvars[groups['front'][0]]['IM_NODE_PRIVATE_IP'] }}"
+    )
     for conf in context["configure_nodes"]:
         variables = {
             "oscar_iac_node_role": conf["role"],
             "oscar_iac_repo_url": context["repo_url"],
-            "oscar_iac_role_vars": context["role_vars_json"],
-            "oscar_iac_front_address": "{{ hostvars[groups['front'][0]]['IM_NODE_PRIVATE_IP'] }}",
+            "oscar_iac_role_vars": context["role_vars_b64"],
+            "oscar_iac_front_address": front_address,
             **{f"oscar_iac_secret_{name}": "" for name in SECRET_INPUTS},
         }
         recipe = _recipe(conf["playbook"], variables)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -141,7 +141,59 @@ class OpenStackCloud(Strict):
         return self
 
 
-Cloud = Annotated[LocalCloud | EgiCloud | OpenStackCloud, Field(discriminator="kind")]
+class Machine(Strict):
+    """A machine you already have, reached over SSH by a login user with sudo."""
+
+    name: str
+    # What IM connects to over SSH (port 22): an IP address or a DNS name.
+    address: str = Field(min_length=1)
+    # Login user and private key; default: the cloud's `user` / `key`.
+    user: str | None = None
+    key: SecretRef | None = None
+
+    _v_name = field_validator("name")(_check_dns_label)
+
+
+class NodesCloud(Strict):
+    """Existing machines, contextualized by IM's DeployedNode connector (IM creates and
+    destroys nothing: `down` ends IM's record and leaves the machines running)."""
+
+    kind: Literal["nodes"]
+    # Login user with sudo on every machine (key-only SSH login).
+    user: str = "debian"
+    # Its private key, as a secret reference (env:, file: or vault:), for every machine.
+    key: SecretRef | None = None
+    front: Machine = Field(description="the front machine")
+    # The workers; `cluster.workers.count` says how many of them (first ones) are used:
+    # list spares and `oscar-iac scale --workers N` adds them.
+    workers: list[Machine] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _front_name(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("front"), dict):
+            data = {**data, "front": {"name": "front", **data["front"]}}
+        return data
+
+    @model_validator(mode="after")
+    def _keys(self) -> NodesCloud:
+        for m in (self.front, *self.workers):
+            key = m.key or self.key
+            if key is None:
+                raise ValueError(
+                    f"machine {m.name!r} has no SSH key: set 'key' (e.g. file:~/.ssh/id_ed25519) "
+                    "on the machine or on the cloud"
+                )
+            if key == "generate":
+                raise ValueError(f"the SSH key of machine {m.name!r} cannot be 'generate'")
+        return self
+
+    def machines(self, workers: int | None = None) -> list[Machine]:
+        """The front and the first `workers` workers (all listed when None)."""
+        return [self.front, *self.workers[: len(self.workers) if workers is None else workers]]
+
+
+Cloud = Annotated[LocalCloud | EgiCloud | OpenStackCloud | NodesCloud, Field(discriminator="kind")]
 
 
 class TokenSource(Strict):
@@ -371,6 +423,10 @@ class Stack(Strict):
     # NiFi carries dCache storage events to OSCAR.
     nifi: Nifi = Nifi()
     oidc: Oidc = Oidc()
+    # Role variables handed to the roles as they are, after the site's own (advanced;
+    # see each role's README). Each key starts with a role's prefix, e.g.
+    # `k3s_state: configured` to write k3s' configuration without downloading k3s.
+    role_vars: dict[str, Any] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- models and events

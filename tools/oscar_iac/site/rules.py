@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from oscar_iac.site.model import DcacheEventSource, HostsTarget, ImTarget, OscarTarget, Site
+from oscar_iac.paths import data_path
+from oscar_iac.site.model import (
+    DcacheEventSource,
+    HostsTarget,
+    ImTarget,
+    NodesCloud,
+    OscarTarget,
+    Site,
+)
 from oscar_iac.yamlpos import Loc
 
 Finding = tuple[Loc, str]
@@ -51,6 +59,8 @@ def _findings(site: Site) -> Iterator[Finding]:
             f"is {site.cluster.workers.count} but target.workers lists {len(site.target.workers)} "
             "hosts; on the hosts target they must agree",
         )
+    yield from _nodes_findings(site)
+    yield from _role_vars_findings(site)
     if not stack.oidc.enabled and stack.oidc.allowed_vos:
         yield (("stack", "oidc", "allowed_vos"), "is set but stack.oidc.enabled is false")
     yield from _event_services(site)
@@ -89,4 +99,49 @@ def _event_services(site: Site) -> Iterator[Finding]:
                 ("events", i, "service"),
                 f"{e.service!r} is not a service of this site (its models give: {have}); "
                 "expected the service of one of the site's models",
+            )
+
+
+def _nodes_findings(site: Site) -> Iterator[Finding]:
+    """The `nodes` cloud: the machines listed must cover the cluster asked for."""
+    if not isinstance(site.target, ImTarget) or not isinstance(site.target.cloud, NodesCloud):
+        return
+    cloud = site.target.cloud
+    if site.cluster.workers.count > len(cloud.workers):
+        yield (
+            ("cluster", "workers", "count"),
+            f"is {site.cluster.workers.count} but target.cloud.workers lists "
+            f"{len(cloud.workers)} machines; list one machine per worker",
+        )
+    if site.cluster.gpu_workers.count:
+        yield (
+            ("cluster", "gpu_workers", "count"),
+            "the nodes cloud has no GPU workers yet: list GPU machines as workers and set it to 0",
+        )
+    names: dict[str, str] = {}
+    addresses: dict[str, str] = {}
+    for i, m in enumerate(cloud.workers):
+        where = ("target", "cloud", "workers", i)
+        if m.name == cloud.front.name or m.name in names:
+            yield ((*where, "name"), f"{m.name!r} is already the name of another machine")
+        if m.address == cloud.front.address or m.address in addresses:
+            yield ((*where, "address"), f"{m.address!r} is already the address of another machine")
+        names[m.name] = m.address
+        addresses[m.address] = m.name
+
+
+def role_prefixes() -> set[str]:
+    """Role names (roles/<name>/): every role variable starts with one of them + '_'."""
+    return {p.name for p in data_path("roles").iterdir() if (p / "tasks").is_dir()}
+
+
+def _role_vars_findings(site: Site) -> Iterator[Finding]:
+    prefixes = role_prefixes()
+    for key in site.stack.role_vars:
+        if not any(key.startswith(f"{p}_") for p in prefixes):
+            yield (
+                ("stack", "role_vars", key),
+                "expected a role variable starting with a role's prefix ("
+                + ", ".join(f"{p}_" for p in sorted(prefixes))
+                + ")",
             )

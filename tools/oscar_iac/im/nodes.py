@@ -1,0 +1,186 @@
+"""The `nodes` cloud over SSH: reachability before `up`, IM's leftovers after `down`.
+
+IM's DeployedNode connector destroys nothing, and IM's DELETE removes only its own
+record: the folder IM's contextualization wrote on the machines,
+`/var/tmp/.im/<infrastructure id>/` (IM/config.py REMOTE_CONF_DIR), stays, with the
+login user's private key in files other users can read. `clean_leftovers` removes it.
+Keys are loaded in memory (paramiko): never on a command line or in a file of ours.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+
+import paramiko
+
+from oscar_iac.errors import DeploymentError, Problem, UserError
+from oscar_iac.paths import site_state_dir
+from oscar_iac.render.context import nodes_cloud
+from oscar_iac.secrets import SecretResolver
+from oscar_iac.site.load import LoadedSite
+
+REMOTE_CONF_DIR = "/var/tmp/.im"
+CONNECT_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Login:
+    name: str
+    address: str
+    user: str
+    key: str  # the private key's text (in memory only)
+    port: int = 22
+
+
+def _pkey(text: str) -> paramiko.PKey:
+    for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return cls.from_private_key(io.StringIO(text))
+        except (paramiko.SSHException, ValueError):
+            continue
+    raise DeploymentError("the SSH key is not an unencrypted Ed25519, ECDSA or RSA private key")
+
+
+def _client(login: Login) -> paramiko.SSHClient:
+    client = paramiko.SSHClient()
+    # A key the user's known_hosts holds must match (else BadHostKeyException); an
+    # unknown machine is accepted as IM itself does (conf-ansible.yml: host_key_checking
+    # = False), without writing anything.
+    client.load_system_host_keys()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect(
+        login.address,
+        port=login.port,
+        username=login.user,
+        pkey=_pkey(login.key),
+        timeout=CONNECT_TIMEOUT,
+        banner_timeout=CONNECT_TIMEOUT,
+        auth_timeout=CONNECT_TIMEOUT,
+        allow_agent=False,
+        look_for_keys=False,
+    )
+    return client
+
+
+def check_reachable(logins: list[Login]) -> None:
+    """Fail with one clear message naming every machine IM could not log in to."""
+    problems = []
+    for login in logins:
+        try:
+            _client(login).close()
+        except OSError as exc:
+            # paramiko's NoValidConnectionsError keeps each address' own error.
+            errs = getattr(exc, "errors", None) or {}
+            reasons = {e.strerror or str(e) for e in errs.values() if isinstance(e, OSError)}
+            reason = ", ".join(sorted(reasons)) or exc.strerror or str(exc) or type(exc).__name__
+            problems.append(
+                f"machine '{login.name}' ({login.user}@{login.address}:{login.port}): "
+                f"SSH connection failed: {reason}"
+            )
+        except paramiko.AuthenticationException:
+            problems.append(
+                f"machine '{login.name}' ({login.user}@{login.address}:{login.port}): "
+                "SSH login refused for this user and key"
+            )
+        except paramiko.SSHException as exc:
+            problems.append(
+                f"machine '{login.name}' ({login.user}@{login.address}:{login.port}): SSH: {exc}"
+            )
+    if problems:
+        raise DeploymentError(
+            "cannot log in to these machines over SSH (IM could not either):\n  "
+            + "\n  ".join(problems),
+            hints=[
+                "check that sshd runs there and that the site's user and key log in",
+                "then run the same command again",
+            ],
+        )
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9-]+$")
+
+
+def _run(client: paramiko.SSHClient, command: str, stdin: str = "") -> tuple[int, str]:
+    chan_in, out, err = client.exec_command(command)
+    if stdin:
+        chan_in.write(stdin)
+    chan_in.channel.shutdown_write()
+    status = out.channel.recv_exit_status()
+    return status, (out.read() + err.read()).decode().strip()
+
+
+# Drops the key read on stdin from the login user's authorized_keys: IM adds it as is
+# and again with "2" appended (contextualization/basic.yml "Add the authorized_key to
+# the nodes again", a GCE workaround).
+_DROP_KEY = (
+    'k=$(cat); f="$HOME/.ssh/authorized_keys"; [ -n "$k" ] && [ -f "$f" ] || exit 0; '
+    'grep -vxF -e "$k" -e "${k}2" "$f" > "$f.oscar-iac" || true; '
+    'cat "$f.oscar-iac" > "$f"; rm -f "$f.oscar-iac"'
+)
+
+
+def clean_leftovers(logins: list[Login], inf_id: str) -> list[str]:
+    """Undo what IM's contextualization left on the machines for `inf_id`: its folder
+    (`/var/tmp/.im/<id>`, with the login user's key) and the public key IM made for the
+    infrastructure (`<folder>/ansible_key.pub`), which IM appends to the login user's
+    authorized_keys on every node (contextualization/basic.yml "Add the authorized_key
+    to the nodes"). Returns one line per machine."""
+    if not _SAFE_ID.match(inf_id):
+        raise ValueError(f"unexpected infrastructure id {inf_id!r}")
+    path = f"{REMOTE_CONF_DIR}/{inf_id}"
+    im_key = ""
+    report = []
+    for login in logins:
+        try:
+            client = _client(login)
+        except (OSError, paramiko.SSHException) as exc:
+            report.append(f"{login.name}: not reachable ({exc}); remove {path} there yourself")
+            continue
+        try:
+            if not im_key:  # the master (the front, first) holds IM's key pair
+                status, text = _run(client, f"cat {path}/ansible_key.pub 2>/dev/null")
+                im_key = text.strip() if status == 0 else ""
+            dropped = ""
+            if im_key:
+                status, text = _run(client, _DROP_KEY, stdin=im_key + "\n")
+                dropped = " and IM's key from authorized_keys" if status == 0 else ""
+            status, text = _run(client, f"sudo -n rm -rf {path}")
+            if status == 0:
+                report.append(f"{login.name}: removed {path}{dropped}")
+            else:
+                report.append(f"{login.name}: could not remove {path}: {text}")
+        finally:
+            client.close()
+    return report
+
+
+def logins_for(loaded: LoadedSite, workers: int | None = None) -> list[Login]:
+    """SSH logins of the front and the first `workers` workers (all listed when None)."""
+    cloud = nodes_cloud(loaded.site)
+    if cloud is None:
+        return []
+    res = SecretResolver(site_dir=loaded.directory, state_dir=site_state_dir(loaded.site.name))
+    out = []
+    for m in cloud.machines(workers):
+        key = m.key or cloud.key
+        assert key is not None  # NodesCloud checks it
+        out.append(
+            Login(m.name, m.address, m.user or cloud.user, res.resolve(key, f"ssh_key_{m.name}"))
+        )
+    return out
+
+
+def check_workers(loaded: LoadedSite, workers: int) -> None:
+    """`scale` on the nodes cloud takes machines listed in site.yml, in their order."""
+    cloud = nodes_cloud(loaded.site)
+    if cloud is not None and workers > len(cloud.workers):
+        raise UserError(
+            Problem(
+                loaded.path,
+                "target.cloud.workers",
+                f"lists {len(cloud.workers)} machines but {workers} workers were asked for: "
+                "add the new machine (name, address) to the list, then scale again",
+            )
+        )
