@@ -54,7 +54,15 @@ class Cluster:
 
     def oscar_iac(self, *args: str, timeout: float = 1200) -> Run:
         """`oscar-iac ARGS` as a user runs it (a process of its own), output merged."""
-        env = dict(os.environ, OSCAR_IAC_STATE=str(self.state), NO_COLOR="1", COLUMNS="200")
+        # The machines' key lives outside the site folder, as ~/.ssh keys do: its folder is
+        # allowed the way users allow theirs (file: secrets are confined to the site folder).
+        env = dict(
+            os.environ,
+            OSCAR_IAC_STATE=str(self.state),
+            OSCAR_IAC_SECRET_DIRS=str(self.key.parent),
+            NO_COLOR="1",
+            COLUMNS="200",
+        )
         res = subprocess.run(
             [str(BIN / "oscar-iac"), *args],
             env=env,

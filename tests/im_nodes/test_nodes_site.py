@@ -27,6 +27,8 @@ SAMPLE = REPO / "inventories" / "nodes-example"
 def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The sample site with its key pointing at a file that exists."""
     monkeypatch.setenv("OSCAR_IAC_STATE", str(tmp_path / "state"))
+    # The key is outside the site folder (as ~/.ssh keys are): allow its folder.
+    monkeypatch.setenv("OSCAR_IAC_SECRET_DIRS", str(tmp_path))
     folder = tmp_path / "nodes-example"
     shutil.copytree(SAMPLE, folder)
     key = tmp_path / "id_test"
