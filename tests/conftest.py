@@ -14,3 +14,17 @@ pytest_plugins = [
     "doubles.oscar_fixture",
     "runner.fixtures",
 ]
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _stop_embedded_ims_started_by_the_test() -> object:
+    """The embedded IM outlives a command (see oscar_iac.im.server); a test's own ones
+    are stopped when the test ends, through the same identity-checked stop `down` uses."""
+    yield
+    from oscar_iac.im import server
+
+    while server.started:
+        server.stop_running(server.started.pop())

@@ -21,6 +21,8 @@ calls oscar-iac makes, and refuses what the real server refuses:
 thread, where the job's name (its JOB_UUID) comes in the header `JOB_HEADER`; for a
 job, a status below 300 is Succeeded and the bytes are its log. The default executor
 records only. `latency` adds a delay per request, to model a real manager in benchmarks.
+`job_unavailable` (tests set and clear it) makes /job answer 503, as a manager that is
+restarting or overloaded would.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import base64
 import json
 import os
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -90,6 +93,17 @@ def _service_schema() -> dict[str, Any]:
     return schema
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog (5) drops connections of concurrent clients
+    # (each /job is a new connection here): they would wait for a SYN retransmit (1 s).
+    request_queue_size = 128
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client killed mid-request (the tests SIGKILL the relay) is expected here.
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @dataclass
 class Call:
     method: str
@@ -104,6 +118,7 @@ class OscarTestServer:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(16), repr=False)
     executor: Executor | None = None
     latency: float = 0.0
+    job_unavailable: bool = False
     oidc_token: str | None = field(default=None, repr=False)
     minio_provider: dict[str, Any] | None = field(default=None, repr=False)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -120,7 +135,7 @@ class OscarTestServer:
         return str(self.services[service]["token"])
 
     def start(self) -> OscarTestServer:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -265,6 +280,8 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
             ):
                 return self._reply(401, {"message": "invalid token"})
             headers = {k: v for k, v in self.headers.items()}
+            if kind == "job" and state.job_unavailable:
+                return self._reply(503, {"message": "service unavailable"})
             if kind == "job":
                 job = Job(job_name(name), _now())
                 with state._lock:

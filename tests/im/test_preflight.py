@@ -88,4 +88,7 @@ def test_cli_preflight_and_up_refuse_a_non_member(
     assert res.code == 1 and "failed" in res.out and "vo.access.egi.eu" in res.out
     up = cli("up", site)
     assert up.code == 2 and "preflight failed" in up.err
-    assert not (tmp_path / "state" / "egi-example" / "deployment.json").exists()  # nothing created
+    # Nothing created: the state records only the failed preflight phase, no infrastructure.
+    recorded = json.loads((tmp_path / "state" / "egi-example" / "deployment.json").read_text())
+    assert recorded["inf_id"] is None and recorded["phases"]["preflight"]["status"] == "failed"
+    assert "infrastructure" not in recorded["phases"]

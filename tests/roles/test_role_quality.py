@@ -10,7 +10,7 @@ from roles.conftest import ROLE_NAMES, ROLES, load_yaml
 
 EXPECTED_ROLES = {
     "base", "k3s", "nfs", "ingress", "minio", "knative", "oscar", "nifi", "gpu",
-    "kube_apply", "airgap_check",
+    "kube_apply", "airgap_check", "dcache_relay",
 }  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from oscar_iac.secrets import SecretError, SecretResolver
 
 if TYPE_CHECKING:
     from oscar_iac.site.load import LoadedSite
+    from oscar_iac.site.model import OscarTarget
 
 
 @dataclass(frozen=True)
@@ -22,9 +23,33 @@ class OscarConnection:
     username: str
     password: str = field(repr=False)
     verify_tls: bool = True
+    # An OIDC access token (EGI Check-in) used instead of Basic auth when set.
+    token: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", self.url.rstrip("/"))
+
+    def client_options(self, cluster_id: str = "oscar") -> dict[str, object]:
+        """oscar-python `Client` options for this connection."""
+        options: dict[str, object] = {
+            "cluster_id": cluster_id,
+            "endpoint": self.url,
+            "ssl": self.verify_tls,
+        }
+        if self.token:
+            options["oidc_token"] = self.token
+        else:
+            options |= {"user": self.username, "password": self.password}
+        return options
+
+    def auth_header(self) -> str:
+        """The Authorization header OSCAR's /system API accepts from this user."""
+        if self.token:
+            return f"Bearer {self.token}"
+        import base64
+
+        basic = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return f"Basic {basic}"
 
 
 def _state_endpoint(site_name: str) -> str | None:
@@ -40,7 +65,13 @@ def connection_for(
 ) -> OscarConnection:
     """The site's OSCAR: the flag, else the deployment state; password from
     OSCAR_PASSWORD, else the site's stack.oscar.password reference (never a flag)."""
+    from oscar_iac.im import state
+    from oscar_iac.site.model import OscarTarget
+
     site = loaded.site
+    state.claim(loaded)
+    if isinstance(site.target, OscarTarget):
+        return _existing_cluster(loaded, site.target, endpoint, user)
     if endpoint is None:
         endpoint = _state_endpoint(site.name)
         if endpoint is None:
@@ -67,3 +98,31 @@ def connection_for(
             ) from e
     # TLS verification stays on: a self-signed OSCAR needs its CA in the system store.
     return OscarConnection(endpoint, user or site.stack.oscar.username, password)
+
+
+def _existing_cluster(
+    loaded: LoadedSite, tgt: OscarTarget, endpoint: str | None, user: str | None
+) -> OscarConnection:
+    """An OSCAR the site names (target kind `oscar`): Basic auth or a Check-in token."""
+    url = endpoint or str(tgt.endpoint)
+    if tgt.auth == "token":
+        from oscar_iac.im.tokens import find_token
+
+        token = find_token(tgt.token, loaded.path)
+        return OscarConnection(url, user or tgt.username, "", tgt.verify_tls, token.fresh())
+    assert tgt.password is not None  # the model requires it for basic auth
+    password = os.environ.get("OSCAR_PASSWORD")
+    if not password:
+        resolver = SecretResolver(loaded.directory, site_state_dir(loaded.site.name))
+        try:
+            password = resolver.resolve(tgt.password, "oscar_password")
+        except SecretError as e:
+            raise UserError(
+                Problem(
+                    loaded.path,
+                    "target.password",
+                    str(e),
+                    loaded.line(("target", "password")),
+                )
+            ) from e
+    return OscarConnection(url, user or tgt.username, password, tgt.verify_tls)

@@ -9,6 +9,7 @@ from pathlib import Path
 import requests
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -124,7 +125,7 @@ def fetch_(folder: Path = FOLDER, versions: Path | None = VERSIONS) -> None:
             try:
                 state = fetch(art, folder, session=session, progress=advance)
             except requests.RequestException as exc:
-                out.print(f"[red]{art.name}[/]: {exc}")
+                out.print(f"[red]{escape(art.name)}[/]: {escape(str(exc))}")
                 state = Status.MISSING
             bar.remove_task(task)
             rows.append((art, state))

@@ -1,85 +1,188 @@
-"""`up`, `status`, `outputs`, `logs`, `scale`, `reconfigure`, `down`, `list` (IM targets)."""
+"""`up`, `down` (phases), and `status`, `outputs`, `logs`, `scale`, `reconfigure`, `list`,
+`preflight` (the IM infrastructure).
+
+Library modules are imported inside the commands: `oscar-iac --help` and the fast
+commands (`outputs`, `status`) must not pay for IM, oscar-python or MinIO.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from oscar_iac.im import lifecycle
-from oscar_iac.im.state import state_path
-from oscar_iac.site import load_site
+from oscar_iac.cli import ui
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from oscar_iac.site.load import LoadedSite
+
 SITE = typer.Argument(
     ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
 )
 QUIET = typer.Option(False, "--quiet", "-q", help="No live progress view.")
 TIMEOUT = typer.Option(3600.0, "--timeout", help="Seconds to wait for IM to finish.")
+SYMBOL = {
+    "done": "ok",
+    "done earlier": "ok",
+    "failed": "FAILED",
+    "skipped": "skip",
+    "not-applicable": "n/a",
+    "removed": "ok",
+    "stopped": "ok",
+    "nothing to remove": "ok",
+    "gone": "gone",
+    "unreachable": "FAILED",
+    "kept": "kept",
+}
+STYLE = {"ok": "green", "FAILED": "bold red", "gone": "yellow", "kept": "yellow"}
+
+
+def _load(site: Path) -> LoadedSite:
+    from oscar_iac.site import load_site
+
+    return load_site(site)
 
 
 def _print_outputs(outputs: dict[str, object]) -> None:
-    table = Table(title="outputs", box=None, show_header=False)
-    for key, value in outputs.items():
-        table.add_row(f"[bold]{key}[/]", str(value))
-    out.print(table)
+    """`key: value` lines in a stable (sorted) order; values printed as text."""
+    for key in sorted(outputs):
+        ui.line(ui.text(f"{key}:", "bold"), str(outputs[key]))
 
 
-def up(site: Path = SITE, timeout: float = TIMEOUT, quiet: bool = QUIET) -> None:
-    """Deploy a site through IM (create, or reconcile what the state file records).
+class CliReporter:
+    """Phase results on stdout (one line each); progress on stderr (changes only)."""
 
-    Shows infrastructure and per-VM states while waiting; ends with the outputs.
-    Interrupted? Run it again: it resumes. Exit codes: 0 ok, 2 bad input, 1 failure.
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.last = ""
+
+    def start(self, phase: str) -> None:
+        self.last = ""
+
+    def progress(self, message: str) -> None:
+        if not self.quiet and message != self.last:
+            self.last = message
+            ui.err_line(f"  · {message}")
+
+    def info(self, message: str) -> None:
+        ui.line(message)
+
+    def end(self, phase: str, status: str, detail: str) -> None:
+        mark = SYMBOL.get(status, status)
+        word = "" if status in ("done", "removed") else f"({status}) "
+        ui.line(ui.text(f"{mark:>6}", STYLE.get(mark, "")), f"{phase:<15} {word}{detail}")
+
+
+def _phases(flag: list[str] | None) -> set[str]:
+    return {p.strip() for item in flag or [] for p in item.split(",") if p.strip()}
+
+
+def up(
+    site: Path = SITE,
+    only: list[str] | None = typer.Option(
+        None, "--only", help="Run only these phases (repeat or comma-separate)."
+    ),
+    skip: list[str] | None = typer.Option(
+        None, "--skip", help="Do not run these phases (repeat or comma-separate)."
+    ),
+    timeout: float = TIMEOUT,
+    platform_timeout: float = typer.Option(
+        900.0, "--platform-timeout", help="Seconds to wait for OSCAR to answer."
+    ),
+    quiet: bool = QUIET,
+    ignore_preflight: bool = typer.Option(
+        False, "--ignore-preflight", help="Deploy even if preflight finds something missing."
+    ),
+) -> None:
+    """Deploy a site: preflight, infrastructure, platform ready, models, events, smoke
+    test, summary. Each phase is recorded in the site's state file; an interrupted `up`
+    resumes at the phase that did not finish.
+
+    Phases run depend on the target: a cloud or your hosts get all of them, an existing
+    OSCAR (target kind `oscar`) starts at `platform`, the embedded default stops after
+    the infrastructure (its Dummy cloud boots nothing). Exit codes: 0 ok, 2 bad input,
+    1 failure.
 
     Example: oscar-iac up inventories/local
+    Example: oscar-iac up inventories/mysite --only models,events
     """
-    loaded = load_site(site)
-    result = lifecycle.up(
-        loaded, timeout=timeout, quiet=quiet, on_event=lambda m: err.print(f"· {m}")
+    from oscar_iac import phases
+
+    loaded = _load(site)
+    quiet = quiet or not sys.stderr.isatty()
+    report = phases.up(
+        loaded,
+        only=_phases(only),
+        skip=_phases(skip),
+        timeout=timeout,
+        platform_timeout=platform_timeout,
+        quiet=quiet,
+        reporter=CliReporter(quiet),
+        ignore_preflight=ignore_preflight,
     )
-    dep = result.deployment
-    out.print(
-        f"[green]{result.action}[/]: infrastructure {dep.inf_id} on IM {dep.im_url} is configured"
-    )
-    _print_outputs(dep.outputs)
-    if result.rendered.simulated:
-        out.print("[yellow]simulated on this site[/] (IM's Dummy cloud):")
-        for line in result.rendered.simulated:
-            out.print(f"  - {line}")
-    out.print(f"state: {state_path(loaded.site.name)}")
+    ui.line(ui.text("summary", "bold"), f"(site {loaded.site.name})")
+    for entry in report.summary:
+        ui.line(f"  {entry}")
 
 
 def status(
     site: Path = SITE, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 ) -> None:
-    """Show the recorded deployment and IM's current infrastructure and VM states.
+    """Show the site's recorded phases, and IM's infrastructure and VM states.
 
     Example: oscar-iac status inventories/local
     """
-    dep, state = lifecycle.status(load_site(site))
-    if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "infrastructure": dep.inf_id,
-                    "phase": dep.phase,
-                    "im": dep.im_url,
-                    "workers": dep.workers,
-                    "state": state,
-                }
-            )
+    from oscar_iac.im import lifecycle
+    from oscar_iac.im import state as st
+    from oscar_iac.site.model import ImTarget
+
+    loaded = _load(site)
+    st.claim(loaded)
+    dep = st.load(loaded.site.name)
+    state: dict[str, object] = {}
+    has_infra = dep is not None and bool(dep.inf_id) and dep.phase != "destroyed"
+    if isinstance(loaded.site.target, ImTarget) or has_infra:
+        dep, state = lifecycle.status(loaded)
+    elif dep is None or not dep.phases:
+        from oscar_iac.errors import UserError
+
+        raise UserError(
+            f"site '{loaded.site.name}' has no deployment recorded; "
+            f"run: oscar-iac up {loaded.directory}"
         )
+    assert dep is not None
+    if as_json:
+        doc = {
+            "infrastructure": dep.inf_id,
+            "phase": dep.phase,
+            "im": dep.im_url,
+            "workers": dep.workers,
+            "state": state,
+            "phases": dep.phases,
+            "run": dep.run,
+        }
+        typer.echo(json.dumps(doc, indent=2, sort_keys=True))
         return
-    out.print(
-        f"infrastructure {dep.inf_id} on IM {dep.im_url}: [bold]{state.get('state')}[/]"
-        f" (recorded phase: {dep.phase}, workers: {dep.workers})"
-    )
-    for vm, vm_state in sorted((state.get("vm_states") or {}).items(), key=lambda kv: int(kv[0])):
-        out.print(f"  VM {vm}: {vm_state}")
+    if state:
+        ui.line(
+            f"infrastructure {dep.inf_id} on IM {dep.im_url}:",
+            ui.text(str(state.get("state")), "bold"),
+            f"(recorded: {dep.phase}, workers: {dep.workers})",
+        )
+        vms = state.get("vm_states") or {}
+        assert isinstance(vms, dict)
+        for vm, vm_state in sorted(vms.items(), key=lambda kv: int(kv[0])):
+            ui.line(f"  VM {vm}: {vm_state}")
+    if dep.run:
+        ui.line(f"last up: {dep.run.get('status', '?')}")
+    from oscar_iac.phases.run import PHASES
+
+    for name in sorted(dep.phases, key=lambda p: PHASES.index(p) if p in PHASES else 99):
+        rec = dep.phases[name]
+        ui.line(f"  {name:<15} {rec.get('status', '?'):<15} {rec.get('detail', '')}")
 
 
 def outputs(
@@ -89,13 +192,30 @@ def outputs(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Print the cluster's outputs (OSCAR and MinIO endpoints; never credentials).
+    """Print the cluster's outputs (OSCAR and MinIO endpoints; never credentials), sorted.
 
     Example: oscar-iac outputs inventories/local --json
     """
-    values = lifecycle.outputs(load_site(site), refresh=refresh)
+    loaded = _load(site)
+    if refresh:
+        from oscar_iac.im import lifecycle
+
+        values = lifecycle.outputs(loaded, refresh=True)
+    else:  # the state file only: no IM, no network
+        from oscar_iac.im import state as st
+
+        st.claim(loaded)
+        dep = st.load(loaded.site.name)
+        if dep is None or not dep.outputs:
+            from oscar_iac.errors import UserError
+
+            raise UserError(
+                f"site '{loaded.site.name}' has no outputs recorded; "
+                f"run: oscar-iac up {loaded.directory}"
+            )
+        values = dep.outputs
     if as_json:
-        out.print_json(json.dumps(values))
+        typer.echo(json.dumps(values, indent=2, sort_keys=True))
     else:
         _print_outputs(values)
 
@@ -110,13 +230,15 @@ def logs(
 
     Example: oscar-iac logs inventories/egi-example --vm 0 --tail 50
     """
-    loaded = load_site(site)
+    from oscar_iac.im import lifecycle
+
+    loaded = _load(site)
     if follow:
-        lifecycle.follow_logs(loaded, emit=out.print, vm=vm)
+        lifecycle.follow_logs(loaded, emit=lambda s: ui.line(s), vm=vm)
         return
     lines = lifecycle.logs(loaded, vm).splitlines()
-    for line in lines[-tail:] if tail else lines:
-        out.print(line, markup=False)
+    for text in lines[-tail:] if tail else lines:
+        ui.line(text)
 
 
 def scale(
@@ -131,8 +253,12 @@ def scale(
 
     Example: oscar-iac scale inventories/local --workers 4
     """
-    dep = lifecycle.scale(load_site(site), workers, timeout=timeout, quiet=quiet)
-    out.print(f"[green]scaled[/]: infrastructure {dep.inf_id} now has {dep.workers} worker(s)")
+    from oscar_iac.im import lifecycle
+
+    dep = lifecycle.scale(_load(site), workers, timeout=timeout, quiet=quiet)
+    ui.line(
+        ui.text("scaled", "green"), f"infrastructure {dep.inf_id} now has {dep.workers} worker(s)"
+    )
 
 
 def reconfigure(site: Path = SITE, timeout: float = TIMEOUT, quiet: bool = QUIET) -> None:
@@ -140,25 +266,32 @@ def reconfigure(site: Path = SITE, timeout: float = TIMEOUT, quiet: bool = QUIET
 
     Example: oscar-iac reconfigure inventories/egi-example
     """
-    dep = lifecycle.reconfigure(load_site(site), timeout=timeout, quiet=quiet)
-    out.print(f"[green]reconfigured[/]: infrastructure {dep.inf_id}")
+    from oscar_iac.im import lifecycle
+
+    dep = lifecycle.reconfigure(_load(site), timeout=timeout, quiet=quiet)
+    ui.line(ui.text("reconfigured", "green"), f"infrastructure {dep.inf_id}")
 
 
 def down(
     site: Path = SITE,
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
-    """Destroy the infrastructure recorded for the site (asks first unless --yes).
+    """Undo `up` in reverse: event wiring, registered models, then the infrastructure
+    (and the embedded IM server). Goes on past a system that is already gone, saying so.
+    Asks first unless --yes.
 
     Example: oscar-iac down inventories/local --yes
     """
-    loaded = load_site(site)
+    from oscar_iac import phases
+
+    loaded = _load(site)
     if not yes:
         typer.confirm(
-            f"Destroy the infrastructure of site '{loaded.site.name}' and all its VMs?", abort=True
+            f"Remove what `up` made for site '{loaded.site.name}' (events, models, "
+            "infrastructure and all its VMs)?",
+            abort=True,
         )
-    dep = lifecycle.down(loaded)
-    out.print(f"[green]destroyed[/]: infrastructure {dep.inf_id}")
+    phases.down(loaded, reporter=CliReporter(quiet=True))
 
 
 def list_(site: Path = SITE) -> None:
@@ -166,26 +299,13 @@ def list_(site: Path = SITE) -> None:
 
     Example: oscar-iac list inventories/egi-example
     """
-    for inf_id in lifecycle.list_infrastructures(load_site(site)):
-        out.print(inf_id)
+    from oscar_iac.im import lifecycle
 
-
-def preflight(site: Path = SITE) -> None:
-    """Check a cloud site before `up`: token validity, VO membership, project; says what it
-    could not check (offline, or without fedcloudclient/openstacksdk). Exit 1 if a check fails.
-
-    Example: oscar-iac preflight inventories/egi-example
-    """
-    checks = lifecycle.run_preflight(load_site(site))
-    for c in checks:
-        style = {"ok": "green", "failed": "red"}.get(c.outcome, "yellow")
-        out.print(f"[{style}]{c.outcome:>11}[/]  {c.name}: {c.detail}")
-    if any(c.outcome == "failed" for c in checks):
-        raise typer.Exit(1)
+    for inf_id in lifecycle.list_infrastructures(_load(site)):
+        ui.line(inf_id)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("preflight")(preflight)
     for fn in (up, status, outputs, logs, scale, reconfigure, down):
         app.command(fn.__name__)(fn)
     app.command("list")(list_)

@@ -40,15 +40,26 @@ def _oscar(loaded: LoadedSite, endpoint: str | None, user: str | None) -> OscarC
 
 
 def _show(title: str, changes: list[Change]) -> None:
-    table = Table(title=title)
+    from rich.text import Text
+
+    from oscar_iac.cli import ui
+
+    # Names, objects and details come from the site and the servers: text, not markup.
+    table = Table(title=Text(title))
     for col in ("source", "kind", "object", "action", "detail"):
         table.add_column(col)
     colour = {"create": "green", "update": "yellow", "delete": "red", "unchanged": "dim"}
     for c in changes:
-        table.add_row(c.source, c.kind, c.obj, f"[{colour[c.action]}]{c.action}[/]", c.detail)
-    console.print(table)
+        table.add_row(
+            Text(c.source),
+            Text(c.kind),
+            Text(c.obj),
+            Text(c.action, colour[c.action]),
+            Text(c.detail),
+        )
+    ui.out().print(table)
     counts = {a: sum(1 for c in changes if c.action == a) for a in colour}
-    console.print(", ".join(f"{n} {a}" for a, n in counts.items() if n) or "no event sources")
+    ui.line(", ".join(f"{n} {a}" for a, n in counts.items() if n) or "no event sources")
 
 
 def _do(
@@ -104,6 +115,29 @@ def remove(
     Example: oscar-iac events remove inventories/egi-example --source edge-minio
     """
     _do("remove", site, oscar_endpoint, oscar_user, source)
+
+
+@events_app.command("relay")
+def relay(
+    site: Path = SITE_ARG,
+    oscar_endpoint: str | None = ENDPOINT_OPT,
+    oscar_user: str | None = USER_OPT,
+    source: str | None = ONLY_OPT,
+) -> None:
+    """Relay dCache events (sources with via: relay) to OSCAR's /job, in the foreground.
+
+    Resumes from its checkpoint in the site's state folder; stops on Ctrl-C / SIGTERM.
+    The front runs the same as a systemd service (role dcache_relay).
+
+    Example: OSCAR_PASSWORD=... DCACHE_TOKEN=... oscar-iac events relay inventories/egi-example
+    """
+    from oscar_iac.dcache import relay as dcache_relay
+
+    loaded = load_site(site)
+    oscar = _oscar(loaded, oscar_endpoint, oscar_user)
+    names = [r.source.name for r in dcache_relay.relay_sources(loaded, source)]
+    console.print(f"relaying dCache events of {', '.join(names) or 'no source'} (Ctrl-C stops)")
+    dcache_relay.run(loaded, oscar, source)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,8 +43,8 @@ def validate(
     if problems:
         raise UserError(problems)
     for item in checked:
-        out.print(f"ok  {item.kind:<22} {item.name:<32} {item.file}")
-    out.print(f"{len(checked)} objects valid for Kubernetes {version}")
+        out.print(f"ok  {item.kind:<22} {item.name:<32} {item.file}", markup=False)
+    out.print(f"{len(checked)} objects valid for Kubernetes {version}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

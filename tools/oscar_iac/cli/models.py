@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 import yaml
 from rich.console import Console
-from rich.table import Column, Table
+from rich.table import Table
 
 from oscar_iac import registry
 from oscar_iac.catalog import CatalogModel, read_folder
@@ -44,11 +44,20 @@ def list_(
     site: Path | None = SITE,
     inference_only: bool = typer.Option(False, "--inference-only", help="Only servable models."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    wide: bool = typer.Option(
+        False, "--wide", help="No width limit (whole cells even on a narrow terminal)."
+    ),
 ) -> None:
-    """List catalog models: name, title, image, resources.
+    """List catalog models: name, title, image, resources. Module ids and image names
+    are never cut (piped output has no width limit); titles are shortened on a narrow
+    terminal unless --wide.
 
     Example: oscar-iac models list --catalog ../shared/catalog --inference-only
     """
+    from rich.text import Text
+
+    from oscar_iac.cli import ui
+
     models = [m for m in _catalog(catalog, site) if m.inference or not inference_only]
     if as_json:
         rows = [
@@ -64,22 +73,36 @@ def list_(
             }
             for m in models
         ]
-        out.print_json(json.dumps(rows))
+        typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("title", "image", "cpu", "memory", "gpu", "inference", box=None)
-    table.columns.insert(0, Column("module", no_wrap=True, overflow="fold"))
+    table = Table(box=None)
+    # Module ids and images are what users copy: never shortened (min_width = longest).
+    table.add_column(
+        "module", no_wrap=True, min_width=max((len(m.module) for m in models), default=6)
+    )
+    table.add_column("title", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column(
+        "image", no_wrap=True, min_width=max((len(m.image) for m in models), default=5)
+    )
+    for col in ("cpu", "memory", "gpu", "inference"):
+        table.add_column(col, no_wrap=True)
     for m in models:
         r = m.resources
         table.add_row(
-            m.module,
-            m.title,
-            m.image,
+            Text(m.module),
+            Text(m.title),
+            Text(m.image),
             f"{r.cpu:g}",
             f"{r.memory_mb} MB",
             str(r.gpu),
             "yes" if m.inference else "no",
         )
-    out.print(table)
+    console = ui.out()
+    if wide:
+        from rich.console import Console
+
+        console = Console(highlight=False, soft_wrap=True, width=ui.UNLIMITED)
+    console.print(table)
 
 
 @models_app.command("fdl")
@@ -114,7 +137,7 @@ def fdl(
         typer.echo(text, nl=False)
     else:
         output.write_text(text)
-        out.print(f"wrote {output}")
+        out.print(f"wrote {output}", markup=False)
 
 
 SITE_ARG = typer.Argument(
@@ -129,11 +152,15 @@ USER = typer.Option(
 
 
 def _show(changes: list[registry.ServiceChange]) -> None:
+    from rich.text import Text
+
+    from oscar_iac.cli import ui
+
     table = Table("service", "action", "module", box=None)
     for c in changes:
         style = {"create": "green", "update": "yellow", "delete": "red"}.get(c.action, "dim")
-        table.add_row(c.service, f"[{style}]{c.action}[/]", c.module)
-    out.print(table)
+        table.add_row(Text(c.service), Text(c.action, style=style), Text(c.module))
+    ui.out().print(table)
 
 
 @models_app.command("plan")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.runner import Invocation, RunResult, load_service, run_invocation
@@ -24,7 +25,10 @@ err = Console(stderr=True, highlight=False)
 
 def _show(result: RunResult, service: str, variables: list[str], secret_names: list[str]) -> None:
     hidden = ", ".join(variables + [f"{n} (secret)" for n in secret_names]) or "none"
-    err.print(f"[dim]service {service}; its environment variables (values not shown): {hidden}[/]")
+    err.print(
+        f"[dim]service {escape(str(service))}; its environment variables (values not shown): "
+        f"{escape(str(hidden))}[/]"
+    )
     err.rule("script output (stdout + stderr)", style="dim")
     err.print(result.log.rstrip(), markup=False, soft_wrap=True)
     err.rule(style="dim")
@@ -50,7 +54,7 @@ def _print_result(result: RunResult, sync: bool) -> None:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            err.print(f"{name}: {len(data)} bytes (binary)")
+            err.print(f"{name}: {len(data)} bytes (binary)", markup=False)
             continue
         typer.echo(text.rstrip("\n"))
 
@@ -107,7 +111,7 @@ def try_(
     _show(result, svc.name, [v for v in svc.variables if v not in secret_names], secret_names)
     if output is not None:
         for path in _write_outputs(result, output):
-            err.print(f"wrote {path}")
+            err.print(f"wrote {path}", markup=False)
     if result.exit_code != 0:
         raise DeploymentError(
             f"the script of service {svc.name} exited with code {result.exit_code} (output above)",

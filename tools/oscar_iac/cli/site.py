@@ -32,7 +32,20 @@ def validate(site: Path = SITE_ARG) -> None:
 
     Example: oscar-iac validate inventories/local
     """
-    rendered = _validate(site)
+    loaded = load_site(site)
+    if loaded.site.target.kind == "oscar":  # an existing OSCAR: no documents for IM
+        from rich.text import Text
+
+        tgt = loaded.site.target
+        console.print(
+            Text.assemble(
+                ("ok", "green"),
+                f" {loaded.site.name}: an existing OSCAR at {getattr(tgt, 'endpoint', '')} "
+                f"({len(loaded.site.models)} model(s), {len(loaded.site.events)} event source(s))",
+            )
+        )
+        return
+    rendered = render_site(loaded, translate=True)
     s = rendered.summary
     console.print(
         f"[green]ok[/] {s['site']}: {s['target']}"
@@ -81,7 +94,7 @@ def render(
         files["hosts.yml"] = "---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False)
     _write_all(output, files)
     for name in files:
-        console.print(f"wrote {output / name}")
+        console.print(f"wrote {output / name}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

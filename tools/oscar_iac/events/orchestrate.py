@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Literal
 
@@ -73,7 +74,12 @@ def run(
     for index, source in sources:
         fn = _backend(source.kind, op)
         try:
-            changes.extend(fn(source, oscar, resolver))
+            # Backends that need the site itself (dCache via NiFi: its name, NiFi's host)
+            # take it as the keyword `site`.
+            if "site" in inspect.signature(fn).parameters:
+                changes.extend(fn(source, oscar, resolver, site=loaded))
+            else:
+                changes.extend(fn(source, oscar, resolver))
         except UserError as e:
             raise UserError([_locate(loaded, index, p) for p in e.problems] or str(e)) from e
     return changes

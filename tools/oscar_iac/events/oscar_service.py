@@ -16,15 +16,7 @@ def service_token(oscar: OscarConnection, service: str, field: str) -> str:
 
     A service missing in OSCAR is bad input (the site names it): UserError on `field`.
     """
-    client = Client(
-        {
-            "cluster_id": "oscar-iac",
-            "endpoint": oscar.url,
-            "user": oscar.username,
-            "password": oscar.password,
-            "ssl": oscar.verify_tls,
-        }
-    )
+    client = Client(oscar.client_options("oscar-iac"))
     try:
         response = client.get_service(service)
     except requests.HTTPError as e:

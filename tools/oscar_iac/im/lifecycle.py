@@ -13,23 +13,25 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import yaml
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from oscar_iac.errors import DeploymentError, UserError
-from oscar_iac.im import preflight
+from oscar_iac.im import server
 from oscar_iac.im import state as st
 from oscar_iac.im.auth import AuthBuilder
 from oscar_iac.im.client import FINAL_STATES, ImClient, ImError
-from oscar_iac.im.progress import Watch
-from oscar_iac.im.server import EmbeddedIM
-from oscar_iac.im.tokens import find_token
 from oscar_iac.paths import site_state_dir
-from oscar_iac.render import SECRET_INPUTS, RenderedSite, render_site, secret_refs, with_inputs
 from oscar_iac.secrets import SecretRef, SecretResolver
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import ImTarget, LocalCloud
+
+if TYPE_CHECKING:
+    from oscar_iac.im import preflight
+    from oscar_iac.render import RenderedSite
+
+# Heavy modules (IM's TOSCA code via render, Rich's live view, the token chain) are
+# imported where they are used: `status` and `outputs` must start fast.
 
 POLL = 0.25  # seconds between state polls: `configured` is noticed within this
 EMBEDDED = "embedded"
@@ -42,6 +44,7 @@ STALLED_AFTER = 10.0
 class Connection:
     client: ImClient
     im_label: str  # what the state file records: 'embedded' or the IM URL
+    folder: Path | None = None  # the embedded IM's folder
 
 
 def _target(loaded: LoadedSite) -> ImTarget:
@@ -49,7 +52,8 @@ def _target(loaded: LoadedSite) -> ImTarget:
     if not isinstance(tgt, ImTarget):
         raise UserError(
             f"{loaded.path}: target.kind is '{tgt.kind}'; this command drives the Infrastructure "
-            "Manager. For the hosts target run: ansible-playbook -i <rendered hosts.yml> playbooks/site.yml"
+            "Manager. For the hosts target, `oscar-iac up` runs ansible-playbook -i "
+            "<rendered hosts.yml> playbooks/site.yml"
         )
     return tgt
 
@@ -60,14 +64,19 @@ def _resolver(loaded: LoadedSite) -> SecretResolver:
 
 @contextlib.contextmanager
 def connect(loaded: LoadedSite) -> Iterator[Connection]:
-    """A client for the site's IM; for `endpoint: embedded`, a real local IM for the duration."""
+    """A client for the site's IM; for `endpoint: embedded`, the site's own local IM
+    (started when it is not running, and left running for the next command)."""
     tgt = _target(loaded)
+    st.claim(loaded)
     builder = AuthBuilder(target=tgt)
     if isinstance(tgt.cloud, LocalCloud):
         res = _resolver(loaded)
         builder.im_username = f"oscar-iac-{loaded.site.name}"
         builder.im_password = res.resolve(SecretRef("generate"), "im_password")
     else:
+        from oscar_iac.im import preflight
+        from oscar_iac.im.tokens import find_token
+
         builder.token = find_token(tgt.token, loaded.path)
         failed = [c for c in preflight.run(tgt, builder.token) if c.outcome == "failed"]
         if failed:
@@ -81,15 +90,27 @@ def connect(loaded: LoadedSite) -> Iterator[Connection]:
             assert pw is not None
             builder.cloud_password = _resolver(loaded).resolve(pw, "cloud_password")
     if tgt.endpoint == EMBEDDED:
-        with EmbeddedIM(site_state_dir(loaded.site.name) / "im") as server:
-            yield Connection(ImClient(server.url, builder.header), EMBEDDED)
+        running = server.ensure_running(im_folder(loaded))
+        yield Connection(ImClient(running.url, builder.header), EMBEDDED, im_folder(loaded))
     else:
         url = str(tgt.endpoint)
         yield Connection(ImClient(url, builder.header, verify_tls=tgt.verify_tls), url)
 
 
+def im_folder(loaded: LoadedSite) -> Path:
+    """Where the site's embedded IM keeps its config, database and log."""
+    return site_state_dir(loaded.site.name) / "im"
+
+
+def stop_embedded(loaded: LoadedSite) -> bool:
+    """Stop the site's embedded IM if it runs (True when it did)."""
+    return server.stop_running(im_folder(loaded))
+
+
 def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = None) -> str:
     """The TOSCA with secrets filled in memory (never written anywhere by us)."""
+    from oscar_iac.render import SECRET_INPUTS, secret_refs, with_inputs
+
     res = _resolver(loaded)
     refs = secret_refs(loaded.site)
     values: dict[str, Any] = {name: res.resolve(refs[name], name) for name in SECRET_INPUTS}
@@ -100,6 +121,8 @@ def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = 
 
 def _find_lost_create(conn: Connection, site: str) -> str | None:
     """An infrastructure of this site that IM created but whose id we never recorded."""
+    import yaml
+
     for inf_id in conn.client.list_ids():
         try:
             doc = yaml.safe_load(conn.client.tosca(inf_id)) or {}
@@ -124,11 +147,15 @@ def _stalled(conn: Connection, inf_id: str) -> bool:
 
 
 def wait(conn: Connection, inf_id: str, timeout: float, quiet: bool = False) -> dict[str, Any]:
+    from oscar_iac.im.progress import Watch
+
     deadline = time.monotonic() + timeout
     state: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         watch = None if quiet else stack.enter_context(Watch(inf_id))
         while time.monotonic() < deadline:
+            if conn.folder is not None:
+                server.touch(conn.folder)  # a long wait is use: no idle stop meanwhile
             state = conn.client.state(inf_id)
             if watch:
                 watch.update(state)
@@ -167,13 +194,29 @@ def up(
     quiet: bool = False,
     on_event: Callable[[str], None] = lambda _: None,
 ) -> UpResult:
+    from oscar_iac.render import render_site
+
     site = loaded.site
     _target(loaded)  # refuse a hosts target before rendering anything
-    rendered = render_site(loaded)
+    st.claim(loaded)
+    # Rendering is cheap; IM's translator check is not (~1 s): it runs only before a
+    # document is sent (create or update), not when the infrastructure is unchanged.
+    rendered = render_site(loaded, translate=False)
+    checked = False
+
+    def document(n: int) -> str:
+        nonlocal checked
+        if not checked:
+            render_site(loaded, translate=True)
+            checked = True
+        return _document(loaded, rendered, n)
+
     workers = site.cluster.workers.count
     with connect(loaded) as conn:
         dep = st.load(site.name)
         history = list(dep.history) if dep else []  # kept across replacements
+        # The phase records of `up` (oscar_iac.phases) survive a replaced infrastructure.
+        phases, run = (dict(dep.phases), dict(dep.run)) if dep else ({}, {})
         action = "created"
         if (
             dep
@@ -197,7 +240,7 @@ def up(
                 )
                 if dep.workers != workers:
                     on_event(f"scaling workers {dep.workers} -> {workers}")
-                    conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
+                    conn.client.update(dep.inf_id, document(workers))
                     dep.workers = workers
                     dep.note(f"scaled to {workers} workers")
                     st.save(dep)
@@ -219,10 +262,12 @@ def up(
                 phase="creating",
                 workers=workers,
                 history=history,
+                phases=phases,
+                run=run,
             )
             dep.note("create requested")
             st.save(dep)  # before asking IM: an interruption is found again by _find_lost_create
-            dep.inf_id = conn.client.create(_document(loaded, rendered, workers))
+            dep.inf_id = conn.client.create(document(workers))
             dep.created_at = st.now()
             dep.phase = "created"
             dep.note(f"IM created infrastructure {dep.inf_id}")
@@ -245,6 +290,8 @@ def up(
 
 
 def _recorded(loaded: LoadedSite) -> st.Deployment:
+    _target(loaded)  # IM commands: a hosts or existing-OSCAR target is told what to run
+    st.claim(loaded)
     dep = st.load(loaded.site.name)
     if dep is None or not dep.inf_id or dep.phase == "destroyed":
         raise UserError(
@@ -309,6 +356,8 @@ def scale(
 ) -> st.Deployment:
     if workers < 0:
         raise UserError("--workers must be 0 or more")
+    from oscar_iac.render import render_site
+
     dep = _recorded(loaded)
     rendered = render_site(loaded)
     with connect(loaded) as conn:
@@ -340,12 +389,31 @@ def reconfigure(loaded: LoadedSite, timeout: float = 3600, quiet: bool = False) 
         return dep
 
 
+DESTROY_WAIT = 300.0
+
+
+def _destroy(conn: Connection, inf_id: str) -> None:
+    """Destroy; IM answers 409 while it is still launching VMs (an `up` interrupted a
+    moment ago, its IM still at work): wait until IM can, then destroy."""
+    deadline = time.monotonic() + DESTROY_WAIT
+    while True:
+        try:
+            conn.client.destroy(inf_id)
+            return
+        except ImError as exc:
+            if exc.status != 409 or time.monotonic() > deadline:
+                raise
+        if conn.folder is not None:
+            server.touch(conn.folder)
+        time.sleep(POLL)
+
+
 def down(loaded: LoadedSite) -> st.Deployment:
     dep = _recorded(loaded)
     with connect(loaded) as conn:
         assert dep.inf_id
         if conn.client.exists(dep.inf_id):
-            conn.client.destroy(dep.inf_id)
+            _destroy(conn, dep.inf_id)
         dep.phase = "destroyed"
         dep.outputs = {}
         dep.note(f"destroyed infrastructure {dep.inf_id}")
@@ -353,7 +421,20 @@ def down(loaded: LoadedSite) -> st.Deployment:
         return dep
 
 
+def destroy_unrecorded(loaded: LoadedSite) -> str | None:
+    """Destroy an infrastructure of this site that IM created but the state never
+    recorded (an `up` killed between asking and hearing back); its id, or None."""
+    with connect(loaded) as conn:
+        lost = _find_lost_create(conn, loaded.site.name)
+        if lost is not None:
+            _destroy(conn, lost)
+        return lost
+
+
 def run_preflight(loaded: LoadedSite) -> list[preflight.Check]:
+    from oscar_iac.im import preflight
+    from oscar_iac.im.tokens import find_token
+
     tgt = _target(loaded)
     token = None if isinstance(tgt.cloud, LocalCloud) else find_token(tgt.token, loaded.path)
     return preflight.run(tgt, token)

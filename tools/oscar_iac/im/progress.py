@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.spinner import Spinner
 from rich.table import Table
 
@@ -25,11 +26,12 @@ def view(inf_id: str, state: dict[str, Any], started: float) -> Group:
     table.add_column("VM")
     table.add_column("state")
     for vm, st in sorted((state.get("vm_states") or {}).items(), key=lambda kv: int(kv[0])):
-        table.add_row(vm, f"[{STYLE.get(st, 'white')}]{st}[/]")
+        # IM's answers are printed as text: escape() keeps a '[' in them literal.
+        table.add_row(escape(str(vm)), f"[{STYLE.get(st, 'white')}]{escape(str(st))}[/]")
     inf = state.get("state", "?")
     head = Spinner(
         "dots",
-        text=f"infrastructure {inf_id}: [{STYLE.get(inf, 'white')}]{inf}[/]"
+        text=f"infrastructure {escape(inf_id)}: [{STYLE.get(inf, 'white')}]{escape(str(inf))}[/]"
         f"  ({time.monotonic() - started:.0f} s)",
     )
     return Group(head, table)

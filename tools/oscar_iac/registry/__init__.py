@@ -37,15 +37,7 @@ class ServiceChange:
 
 
 def client(conn: OscarConnection) -> Client:
-    return Client(
-        {
-            "cluster_id": "oscar",
-            "endpoint": conn.url,
-            "user": conn.username,
-            "password": conn.password,
-            "ssl": conn.verify_tls,
-        }
-    )
+    return Client(conn.client_options())
 
 
 def site_catalog(loaded: LoadedSite) -> dict[str, CatalogModel]:

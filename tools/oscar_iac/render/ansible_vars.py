@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from oscar_iac.secrets import SecretRef
-from oscar_iac.site.model import HostSpec, HostsTarget, Site
+from oscar_iac.site.model import DcacheEventSource, HostSpec, HostsTarget, Site
 
 NFS_EXPORT = "/pv"
 
@@ -74,6 +74,8 @@ def role_vars(site: Site) -> dict[str, Any]:
         "nifi_cert_manager_issuer": issuer,
         # GPU workers
         "gpu_enabled": cluster.gpu_workers.count > 0,
+        # dCache sources with via: relay (their credentials come separately)
+        "dcache_relay_sources": relay_sources(site),
     }
     if stack.oscar.version:
         out["oscar_image_tag"] = stack.oscar.version
@@ -97,6 +99,37 @@ def _oscar_minio(site: Site) -> dict[str, Any]:
         "oscar_minio_endpoint": f"{'http' if mode == 'none' else 'https'}://minio.{site.cluster.fqdn}",
         # A self-signed certificate cannot be verified: the site chose it explicitly.
         "oscar_minio_tls_verify": mode != "self-signed",
+    }
+
+
+def relay_sources(site: Site) -> list[dict[str, Any]]:
+    """The dcache_relay role's sources: dCache sources with `via: relay`, posting to this
+    cluster's OSCAR (behind the ingress on the front)."""
+    scheme = "https" if site.stack.ingress.tls.mode != "none" else "http"
+    return [
+        {
+            "name": e.name,
+            "endpoint": str(e.frontend).rstrip("/") + "/api/v1",
+            "paths": [e.path.rstrip("/") or "/"],
+            "recursive": e.recursive,
+            "auth": "basic" if e.auth == "basic" else "oidc",  # macaroons are bearer tokens
+            "username": e.username or "",
+            "webdav": str(e.webdav).rstrip("/"),
+            "verify_tls": e.verify_tls,
+            "oscar_url": f"{scheme}://{site.cluster.fqdn}",
+            "service": e.service,
+        }
+        for e in site.events
+        if isinstance(e, DcacheEventSource) and e.via == "relay"
+    ]
+
+
+def relay_secret_refs(site: Site) -> dict[str, SecretRef]:
+    """Each relay source's dCache credential, as `dcache_<name>` (see playbooks/tasks/secrets.yml)."""
+    return {
+        f"dcache_{e.name.replace('-', '_')}": e.credential
+        for e in site.events
+        if isinstance(e, DcacheEventSource) and e.via == "relay"
     }
 
 
@@ -136,7 +169,7 @@ def hosts_inventory(
     tgt = site.target
     lookups = {
         f"oscar_iac_secret_{name}": secret_lookup(ref, name, site_dir, state_dir)
-        for name, ref in secrets.items()
+        for name, ref in {**secrets, **relay_secret_refs(site)}.items()
     }
 
     def host(h: HostSpec) -> dict[str, Any]:

@@ -73,7 +73,10 @@ def dns_names(site: Site) -> list[str]:
         f"{cluster.name}@{cluster.domain}",
         f"minio.{cluster.name}@{cluster.domain}",
         f"console.minio.{cluster.name}@{cluster.domain}",
-    ]
+    ] + (
+        # NiFi's Ingress host (roles/nifi): without the name, no certificate is issued.
+        [f"nifi.{cluster.name}@{cluster.domain}"] if site.stack.nifi.enabled else []
+    )
 
 
 def endpoints(site: Site) -> dict[str, str]:

@@ -73,6 +73,8 @@ def _loc_for_error(err: dict[str, Any]) -> Loc:
     # Discriminated unions add the tag as a path element ('im', 'egi'...): drop it.
     loc: list[str | int] = []
     for part in err.get("loc", ()):
+        if part == "oscar" and loc == ["target"]:  # the tag of target kind 'oscar'
+            continue
         if isinstance(part, str) and part in {
             "im",
             "hosts",

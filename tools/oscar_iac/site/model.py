@@ -169,7 +169,29 @@ class HostsTarget(Strict):
     become: bool = True
 
 
-Target = Annotated[ImTarget | HostsTarget, Field(discriminator="kind")]
+class OscarTarget(Strict):
+    """An OSCAR cluster that already exists (run by your infrastructure): `up` checks it
+    answers, registers the models, wires the events and runs the smoke test."""
+
+    kind: Literal["oscar"]
+    endpoint: AnyHttpUrl
+    # basic: OSCAR's user + password; token: an EGI Check-in access token (OIDC).
+    auth: Literal["basic", "token"] = "basic"
+    username: str = "oscar"
+    password: SecretRef | None = None
+    token: TokenSource = TokenSource()
+    verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _password_for_basic(self) -> OscarTarget:
+        if self.auth == "basic" and self.password is None:
+            raise ValueError(
+                "auth 'basic' needs 'password' (a secret reference such as env:OSCAR_PASSWORD)"
+            )
+        return self
+
+
+Target = Annotated[ImTarget | HostsTarget | OscarTarget, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- cluster
@@ -408,6 +430,10 @@ class DcacheEventSource(Strict):
     credential: SecretRef
     service: str
     verify_tls: bool = True
+    # How events reach OSCAR: 'nifi' (a NiFi flow runs the listener) or 'relay' (the
+    # listener posts to /job itself: `oscar-iac events relay`, or the dcache_relay role's
+    # systemd service on the front).
+    via: Literal["nifi", "relay"] = "nifi"
 
     _v_name = field_validator("name")(_check_dns_label)
 
@@ -450,17 +476,33 @@ class Artifacts(Strict):
         return v
 
 
+class Smoke(Strict):
+    """The smoke test that ends `up`: one registered model called once."""
+
+    # Catalog module (or service name) to call; default: the site's first model.
+    model: str | None = None
+    # A sample input file for it (relative to the site folder). Without one, the smoke
+    # test checks that the service is registered and says it called nothing.
+    input: str | None = None
+    # sync: OSCAR's /run (needs Knative); async: through MinIO; auto: sync when possible.
+    mode: Literal["auto", "sync", "async"] = "auto"
+    timeout: float = Field(default=600, gt=0, le=86400)
+
+
 class Site(Strict):
     """One site: a whole OSCAR platform described once."""
 
     name: str
     description: str = ""
     target: Target
-    cluster: Cluster
+    # Required for the im and hosts targets (see rules); an existing OSCAR (target
+    # kind `oscar`) needs none.
+    cluster: Cluster = Cluster(name="oscar", domain="oscar.localhost")
     stack: Stack = Stack()
     artifacts: Artifacts = Artifacts()
     catalog: Catalog = Catalog()
     models: list[ModelSpec] = Field(default_factory=list)
     events: list[EventSource] = Field(default_factory=list)
+    smoke: Smoke = Smoke()
 
     _v_name = field_validator("name")(_check_dns_label)

@@ -6,7 +6,14 @@ import ipaddress
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
-from oscar_iac.site.model import DcacheEventSource, EgiCloud, HostsTarget, ImTarget, Site
+from oscar_iac.site.model import (
+    DcacheEventSource,
+    EgiCloud,
+    HostsTarget,
+    ImTarget,
+    OscarTarget,
+    Site,
+)
 from oscar_iac.yamlpos import Loc
 
 Finding = tuple[Loc, str]
@@ -18,6 +25,11 @@ def check(site: Site) -> list[Finding]:
 
 def _findings(site: Site) -> Iterator[Finding]:
     stack = site.stack
+    if "cluster" not in site.model_fields_set and not isinstance(site.target, OscarTarget):
+        yield (
+            ("cluster",),
+            f"required field is missing (a '{site.target.kind}' target builds a cluster)",
+        )
     if not stack.knative.enabled:
         for i, m in enumerate(site.models):
             if m.mode in ("sync", "both"):
@@ -28,10 +40,11 @@ def _findings(site: Site) -> Iterator[Finding]:
                 )
     if not stack.nifi.enabled:
         for i, e in enumerate(site.events):
-            if isinstance(e, DcacheEventSource):
+            if isinstance(e, DcacheEventSource) and e.via == "nifi":
                 yield (
                     ("events", i, "kind"),
-                    "dcache event sources are carried by NiFi: set stack.nifi.enabled: true",
+                    "dcache event sources with via: nifi are carried by NiFi: set "
+                    "stack.nifi.enabled: true (or via: relay for the light relay)",
                 )
     if stack.kubernetes.ha and isinstance(site.target, ImTarget):
         yield (

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Managed by oscar-iac (role nifi). Started by NiFi's ExecuteStreamCommand in each dCache
+# process group (flow: tools/oscar_iac/events/nifi_flow.py):
+#   stdin: the listener's config (JSON; names of environment variables, never secrets)
+#   env:   OSCAR_IAC_WORK_DIR (this source's folder on NiFi's volume),
+#          OSCAR_IAC_LISTENER_SECONDS (how long one run lasts),
+#          DCACHE_CREDENTIAL (from a sensitive parameter; read by the listener, never logged)
+# The listener keeps a checkpoint, so a run that ends (time limit, NiFi stopping the
+# group, a crash) is resumed by the next one with Last-Event-ID.
+set -eu
+umask 077
+work="${OSCAR_IAC_WORK_DIR:?OSCAR_IAC_WORK_DIR is not set}"
+seconds="${OSCAR_IAC_LISTENER_SECONDS:-600}"
+listener="${OSCAR_IAC_LISTENER:-$(dirname "$0")/listener.py}"
+mkdir -p "$work/spool" "$work/failed"
+cat > "$work/.listener.json.tmp"
+mv -f "$work/.listener.json.tmp" "$work/listener.json"
+# In the background with the signals forwarded: when NiFi ends this process (processor
+# terminated, NiFi shutting down) the listener gets SIGTERM too (GNU timeout passes it on)
+# and stops cleanly instead of running on as an orphan.
+timeout --kill-after=30 "$seconds" python3 "$listener" --config "$work/listener.json" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT HUP
+status=0
+wait "$child" || status=$?
+while kill -0 "$child" 2>/dev/null; do
+  status=0
+  wait "$child" || status=$?
+done
+# timeout(1) exits 124 when the run reached its time limit: a normal end of a run.
+if [ "$status" -eq 124 ]; then
+  status=0
+fi
+exit "$status"

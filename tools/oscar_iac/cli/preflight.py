@@ -1,0 +1,114 @@
+"""`oscar-iac preflight` and `oscar-iac discover`; `gate` is the check `up` runs first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from oscar_iac.errors import DeploymentError
+from oscar_iac.preflight.gate import gate as preflight_gate
+from oscar_iac.preflight.report import Report
+from oscar_iac.site import load_site
+from oscar_iac.site.load import LoadedSite
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+SITE = typer.Argument(
+    ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
+)
+AS_JSON = typer.Option(False, "--json", help="Print JSON.")
+STYLE = {"ok": "green", "failed": "red", "not checked": "yellow"}
+VERDICT = {
+    "ready": "[green]ready[/]: the site has what this deployment needs",
+    "missing": "[red]missing[/]: the site lacks what the failed rows name",
+    "unchecked": "[yellow]unchecked[/]: some checks could not run (see the rows)",
+}
+
+
+def print_report(report: Report) -> None:
+    table = Table(title=f"preflight: {report.site}", show_lines=False)
+    table.add_column("check", no_wrap=True)
+    for col in ("needed", "available", "result", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in report.rows:
+        s = STYLE[r.outcome]
+        table.add_row(r.check, r.needed, r.available, f"[{s}]{r.outcome}[/]", r.detail)
+    out.print(table)
+    out.print(f"verdict: {VERDICT[report.verdict]}  ({report.requests} API requests)")
+    if report.verdict != "ready":
+        out.print(report.summary(), markup=False, soft_wrap=True)
+
+
+def preflight(site: Path = SITE, as_json: bool = AS_JSON) -> None:
+    """Check a cloud site before `up`, needed against available: compute limits (cores,
+    RAM, instances), volumes for boot disks and NFS, floating IPs, security groups, the
+    flavour IM would pick per role, the image, a public network. EGI sites: the Check-in
+    token through Keystone's OIDC federation, the VO's project. Exit 0 ready, 1 missing or
+    not checked, 2 bad input.
+
+    Example: oscar-iac preflight inventories/egi-example
+    """
+    from oscar_iac.preflight import openstack as po  # openstacksdk: only when needed
+
+    report = po.run(load_site(site))
+    if as_json:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        print_report(report)
+    if report.verdict != "ready":
+        raise typer.Exit(1)
+
+
+def discover(site: Path = SITE, as_json: bool = AS_JSON) -> None:
+    """List the flavours, images and external networks of the site's project, to help fill
+    in site.yml (cluster.*.cpus/memory or instance_type, cluster.image.url).
+
+    Example: oscar-iac discover inventories/egi-example --json
+    """
+    from oscar_iac.preflight import connect as cx
+    from oscar_iac.preflight import openstack as po
+
+    try:
+        inv = po.discover(load_site(site))
+    except cx.Unreachable as exc:
+        raise DeploymentError(f"could not list the site's project: {exc}") from exc
+    if as_json:
+        out.print_json(json.dumps(inv.as_dict()))
+        return
+    out.print(f"project {inv.project_name} ({inv.project_id}) on {inv.site}")
+    flav = Table(title=f"flavours ({len(inv.flavours)})")
+    for col in ("name", "vCPU", "RAM MiB", "disk GB", "extra"):
+        flav.add_column(col)
+    for f in inv.flavours:
+        extra = ("disabled " if f.disabled else "") + f.gpu_label.lstrip(", ")
+        flav.add_row(f.name, str(f.vcpus), str(f.ram_mib), str(f.disk_gb), extra)
+    out.print(flav)
+    imgs = Table(title=f"images ({len(inv.images)})")
+    for col in ("name", "visibility", "status", "IM url"):
+        imgs.add_column(col, overflow="fold")
+    for i in inv.images:
+        imgs.add_row(i["name"], i["visibility"], i["status"], i["url"])
+    out.print(imgs)
+    out.print("external networks: " + (", ".join(n["name"] for n in inv.networks) or "none"))
+
+
+def gate(loaded: LoadedSite, ignore: bool) -> None:
+    """What `up` runs first on cloud sites (oscar_iac.preflight.gate.gate, printing)."""
+
+    def warn(text: str) -> None:
+        bold = text.startswith("WARNING")
+        head, _, rest = text.partition("\n")
+        err.print(f"[bold red]{head}[/]" if bold else f"· {head}")
+        if rest:
+            err.print(rest, markup=False, soft_wrap=True)
+
+    preflight_gate(loaded, ignore, warn)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("preflight")(preflight)
+    app.command("discover")(discover)

@@ -1,0 +1,1 @@
+"""dCache storage events: the resumable listener (listener.py, standard library only)."""

@@ -1,0 +1,76 @@
+"""Infrastructure for the hosts target: ansible-playbook with the rendered inventory.
+
+The inventory (written to the site's state folder; it carries lookups, never secret
+values) is the one `oscar-iac render` writes as hosts.yml; the playbook is
+playbooks/site.yml, the same roles IM runs on cloud VMs. Progress is compact: the
+current play/task on one line, the recap at the end, the tail of the output on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from oscar_iac.errors import DeploymentError
+from oscar_iac.paths import data_path, site_state_dir
+from oscar_iac.site.load import LoadedSite
+
+
+def run_site_playbook(loaded: LoadedSite, progress: Callable[[str], None]) -> str:
+    """Run playbooks/site.yml on the site's hosts; return the recap line(s)."""
+    from oscar_iac.render import render_site
+
+    exe = shutil.which("ansible-playbook")
+    if exe is None:
+        raise DeploymentError(
+            "ansible-playbook is not installed (the hosts target runs it)",
+            hints=["pip install ansible  (the full package: it bundles the collections)"],
+        )
+    rendered = render_site(loaded, translate=False)
+    inventory = site_state_dir(loaded.site.name) / "hosts.yml"
+    fd = os.open(inventory, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False))
+    playbook = Path(data_path("playbooks")) / "site.yml"
+    root = playbook.parent.parent
+    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    if (root / "roles").is_dir():
+        env.setdefault("ANSIBLE_ROLES_PATH", str(root / "roles"))
+    proc = subprocess.Popen(
+        [exe, "-i", str(inventory), str(playbook)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=root,
+    )
+    tail: deque[str] = deque(maxlen=30)
+    recap: list[str] = []
+    in_recap = False
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.rstrip()
+        tail.append(line)
+        if line.startswith(("PLAY [", "TASK [")):
+            progress(line.split(" *", 1)[0])
+        elif line.startswith("PLAY RECAP"):
+            in_recap = True
+        elif in_recap and line.strip():
+            recap.append(" ".join(line.split()))
+    code = proc.wait()
+    if code != 0:
+        raise DeploymentError(
+            f"ansible-playbook ended with code {code}. Last lines:\n" + "\n".join(tail),
+            hints=[
+                f"ansible-playbook -i {inventory} {playbook}  (to see the whole run)",
+                f"oscar-iac up {loaded.directory} --only infrastructure",
+            ],
+        )
+    return "; ".join(recap)
