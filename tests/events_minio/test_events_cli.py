@@ -24,6 +24,8 @@ Cli = Callable[..., CliResult]
 def _site(tmp_path: Path, minio_url: str, bucket: str, service: str) -> Path:
     site = yaml.safe_load((REPO / "inventories" / "local" / "site.yml").read_text())
     site["name"] = "evsite"
+    # An event feeds a service of the site: one of its models (the catalog is not read here).
+    site["models"] = [{"module": service, "mode": "async"}]
     site["events"] = [
         {
             "kind": "minio",

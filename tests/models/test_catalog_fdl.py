@@ -152,7 +152,7 @@ GOOD_AI4 = (
             "ai4-metadata.yml",
             lambda s: s.replace("    cpu: 2\n", "    cpu: -2\n"),
             "resources.inference.cpu",
-            "number >= 0",
+            "expected a number > 0",
         ),
         (
             "ai4-metadata.yml",

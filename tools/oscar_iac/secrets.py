@@ -5,6 +5,11 @@ Forms:
   file:PATH         the content of PATH (``~`` expanded; relative to the site folder)
   vault:FILE#KEY    KEY of an ansible-vault encrypted YAML FILE; the vault password
                     comes from ANSIBLE_VAULT_PASSWORD_FILE
+
+A `file:` or `vault:` path must be a regular file inside the site folder once every
+symlink is resolved, or inside a folder listed in OSCAR_IAC_SECRET_DIRS (':'-separated,
+set by the user, never by a site file). /proc, /sys and /dev are never read. A shared
+site file cannot make oscar-iac read (and send to an IM) a file outside those folders.
   generate          a random secret created at first deployment and kept in the
                     site's state folder (mode 0600)
 """
@@ -59,6 +64,15 @@ class SecretError(ValueError):
     """A reference that cannot be resolved (missing variable, unreadable file...)."""
 
 
+ALLOWED_DIRS_ENV = "OSCAR_IAC_SECRET_DIRS"
+NEVER = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def _allowed_dirs(site_dir: Path) -> list[Path]:
+    extra = [d for d in os.environ.get(ALLOWED_DIRS_ENV, "").split(":") if d.strip()]
+    return [site_dir.resolve(), *(Path(os.path.expanduser(d)).resolve() for d in extra)]
+
+
 @dataclass(frozen=True)
 class SecretResolver:
     """Resolves references relative to a site folder; `generate` uses `state_dir`."""
@@ -70,45 +84,94 @@ class SecretResolver:
         p = Path(os.path.expanduser(target))
         return p if p.is_absolute() else (self.site_dir / p)
 
+    def confined(self, target: str, what: str = "secret file") -> Path:
+        """The real path of a `file:`/`vault:` target, if it is a regular file inside the
+        site folder (or an allowed folder) after resolving symlinks; else SecretError."""
+        given = self._path(target)
+        try:
+            real = given.resolve(strict=True)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise SecretError(f"{what} {given} does not exist") from exc
+        if any(real == d or real.is_relative_to(d) for d in NEVER):
+            raise SecretError(f"{what} {given} is under {real.parts[1]}/: never read")
+        allowed = _allowed_dirs(self.site_dir)
+        if not any(real.is_relative_to(d) for d in allowed):
+            raise SecretError(
+                f"{what} {given} is {real}, outside the site folder {allowed[0]}; expected a "
+                f"file inside it (or list its folder in {ALLOWED_DIRS_ENV})"
+            )
+        try:
+            mode = real.stat().st_mode
+        except OSError as exc:
+            raise SecretError(f"{what} {given} cannot be read: {exc.strerror}") from exc
+        if not stat.S_ISREG(mode):
+            raise SecretError(f"{what} {given} is not a regular file")
+        if not os.access(real, os.R_OK):
+            raise SecretError(f"{what} {given} is not readable")
+        return real
+
     def check(self, ref: SecretRef) -> None:
-        """Raise SecretError when `ref` could not be resolved now. Reads no secret value."""
+        """Raise SecretError when `ref` could not be resolved now. A vault file is
+        decrypted in memory (to prove the password and the key), nothing is kept."""
         if ref.scheme == "env":
             if not os.environ.get(ref.target):
                 raise SecretError(f"environment variable {ref.target} is not set or empty")
         elif ref.scheme == "file":
-            p = self._path(ref.target)
-            if not p.is_file():
-                raise SecretError(f"secret file {p} does not exist")
-            if not os.access(p, os.R_OK):
-                raise SecretError(f"secret file {p} is not readable")
+            self.confined(ref.target)
         elif ref.scheme == "vault":
-            vfile = self._path(ref.target.split("#", 1)[0])
-            if not vfile.is_file():
-                raise SecretError(f"vault file {vfile} does not exist")
-            if not os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE"):
-                raise SecretError("vault references need ANSIBLE_VAULT_PASSWORD_FILE to be set")
+            self._resolve_vault(ref)
 
     def resolve(self, ref: SecretRef, name: str) -> str:
         """The secret value. `name` keys generated secrets in the state folder."""
-        self.check(ref)
         if ref.scheme == "env":
+            self.check(ref)
             return os.environ[ref.target]
         if ref.scheme == "file":
-            return self._path(ref.target).read_text().strip()
+            return self._read_text(self.confined(ref.target), "secret file").strip()
         if ref.scheme == "vault":
             return self._resolve_vault(ref)
         return self._generated(name)
 
+    @staticmethod
+    def _read_text(path: Path, what: str) -> str:
+        try:
+            return path.read_bytes().decode("utf-8")
+        except OSError as exc:
+            raise SecretError(f"{what} {path} cannot be read: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            raise SecretError(f"{what} {path} is not UTF-8 text") from exc
+
     def _resolve_vault(self, ref: SecretRef) -> str:
         import yaml
+        from ansible.errors import AnsibleError
         from ansible.parsing.vault import VaultLib, VaultSecret
 
         file_part, key = ref.target.split("#", 1)
-        pw = Path(os.environ["ANSIBLE_VAULT_PASSWORD_FILE"]).read_bytes().strip()
-        plain = VaultLib([("default", VaultSecret(pw))]).decrypt(self._path(file_part).read_bytes())
-        data = yaml.safe_load(plain) or {}
-        if key not in data:
+        vfile = self.confined(file_part, "vault file")
+        pw_file = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
+        if not pw_file:
+            raise SecretError("vault references need ANSIBLE_VAULT_PASSWORD_FILE to be set")
+        try:
+            pw = Path(pw_file).read_bytes().strip()
+        except OSError as exc:
+            raise SecretError(
+                f"ANSIBLE_VAULT_PASSWORD_FILE {pw_file} cannot be read: {exc.strerror}"
+            ) from exc
+        try:
+            plain = VaultLib([("default", VaultSecret(pw))]).decrypt(vfile.read_bytes())
+        except (AnsibleError, ValueError) as exc:
+            raise SecretError(
+                f"vault file {file_part} cannot be decrypted with the password in "
+                f"ANSIBLE_VAULT_PASSWORD_FILE (wrong password, or not an ansible-vault file)"
+            ) from exc
+        try:
+            data = yaml.safe_load(plain)
+        except yaml.YAMLError as exc:
+            raise SecretError(f"vault file {file_part} does not hold YAML") from exc
+        if not isinstance(data, dict) or key not in data:
             raise SecretError(f"key {key!r} not found in vault file {file_part}")
+        if isinstance(data[key], dict | list) or data[key] is None:
+            raise SecretError(f"key {key!r} of vault file {file_part} is not a single value")
         return str(data[key])
 
     def _generated(self, name: str) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 import yaml
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from oscar_iac import registry
@@ -16,6 +17,7 @@ from oscar_iac.errors import UserError
 from oscar_iac.fdl import fdl_document, service_definition
 from oscar_iac.oscar import connection_for
 from oscar_iac.site import load_site
+from oscar_iac.site.load import LoadedSite
 
 models_app = typer.Typer(
     help="Catalog models as OSCAR services.\n\nExample: oscar-iac models list --catalog ./catalog --inference-only",
@@ -26,16 +28,60 @@ CATALOG = typer.Option(
     None, "--catalog", help="A folder of catalog modules (a git checkout or metadata only)."
 )
 SITE = typer.Option(
-    None, "--site", help="Take the catalog from this site's `catalog:` (folder or git checkout)."
+    None,
+    "--site",
+    help="Take the catalog from this site's `catalog:` (folder, git checkout or catalog API).",
 )
+REFRESH = typer.Option(
+    False,
+    "--refresh",
+    help="Catalog API: fetch again instead of using the site's cached copy.",
+)
+err = Console(stderr=True, highlight=False)
 
 
-def _catalog(catalog: Path | None, site: Path | None) -> list[CatalogModel]:
+def _note(cat: registry.SiteCatalog) -> None:
+    """Where an API catalog's data came from and how old it is (stderr: --json stays clean)."""
+    if cat.note:
+        err.print(cat.note, soft_wrap=True)
+    for warning in cat.warnings:
+        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+
+
+def _load(loaded: LoadedSite, modules: list[str] | None, refresh: bool) -> registry.SiteCatalog:
+    """The site's catalog, with a progress bar while a catalog API is being fetched."""
+    with Progress(
+        TextColumn("catalog API"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("modules", total=None)
+        cat = registry.load_catalog(
+            loaded,
+            modules=modules,
+            refresh=refresh,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    _note(cat)
+    return cat
+
+
+def _catalog(
+    catalog: Path | None, site: Path | None, refresh: bool, modules: list[str] | None = None
+) -> list[CatalogModel]:
     if catalog is not None:
         return read_folder(catalog)
     if site is not None:
-        return list(registry.site_catalog(load_site(site, check_secrets=False)).values())
+        return list(_load(load_site(site, check_secrets=False), modules, refresh).models.values())
     raise UserError("say where the catalog is: --catalog DIR or --site SITE")
+
+
+def _site_catalog(loaded: LoadedSite, refresh: bool) -> dict[str, CatalogModel]:
+    return _load(loaded, [m.module for m in loaded.site.models], refresh).models
 
 
 @models_app.command("list")
@@ -47,18 +93,21 @@ def list_(
     wide: bool = typer.Option(
         False, "--wide", help="No width limit (whole cells even on a narrow terminal)."
     ),
+    refresh: bool = REFRESH,
 ) -> None:
     """List catalog models: name, title, image, resources. Module ids and image names
     are never cut (piped output has no width limit); titles are shortened on a narrow
     terminal unless --wide.
 
     Example: oscar-iac models list --catalog ../shared/catalog --inference-only
+
+    Example: oscar-iac models list --site inventories/egi-example --refresh
     """
     from rich.text import Text
 
     from oscar_iac.cli import ui
 
-    models = [m for m in _catalog(catalog, site) if m.inference or not inference_only]
+    models = [m for m in _catalog(catalog, site, refresh) if m.inference or not inference_only]
     if as_json:
         rows = [
             {
@@ -114,12 +163,13 @@ def fdl(
         None, "-o", "--output", help="Write the FDL here (default: stdout)."
     ),
     cluster_id: str = typer.Option("oscar", "--cluster-id", help="Cluster id in the FDL."),
+    refresh: bool = REFRESH,
 ) -> None:
     """Print (or write) the OSCAR service definition (FDL) for one catalog model.
 
     Example: oscar-iac models fdl ai4os-demo-app --catalog ../shared/catalog -o demo.yaml
     """
-    models = {m.module: m for m in _catalog(catalog, site)}
+    models = {m.module: m for m in _catalog(catalog, site, refresh, [module])}
     if module not in models:
         raise UserError(f"module {module!r} is not in the catalog; see: oscar-iac models list")
     if not models[module].inference:
@@ -165,28 +215,40 @@ def _show(changes: list[registry.ServiceChange]) -> None:
 
 @models_app.command("plan")
 def plan(
-    site: Path = SITE_ARG, oscar_endpoint: str | None = ENDPOINT, oscar_user: str | None = USER
+    site: Path = SITE_ARG,
+    oscar_endpoint: str | None = ENDPOINT,
+    oscar_user: str | None = USER,
+    refresh: bool = REFRESH,
 ) -> None:
     """Show what `models apply` would create, update or delete on the cluster's OSCAR.
 
     Example: OSCAR_PASSWORD=... oscar-iac models plan inventories/egi-example
+
+    A catalog API (catalog.source: api) is read from the site's cached copy when it has
+    the site's models (its age is printed); OSCAR_IAC_CATALOG_API=URL overrides the
+    site's catalog.location (a mirror or a test double).
     """
     loaded = load_site(site)
-    _show(registry.plan(connection_for(loaded, oscar_endpoint, oscar_user, "models plan"), loaded))
+    models = _site_catalog(loaded, refresh)
+    conn = connection_for(loaded, oscar_endpoint, oscar_user, "models plan")
+    _show(registry.plan(conn, loaded, catalog=models))
 
 
 @models_app.command("apply")
 def apply(
-    site: Path = SITE_ARG, oscar_endpoint: str | None = ENDPOINT, oscar_user: str | None = USER
+    site: Path = SITE_ARG,
+    oscar_endpoint: str | None = ENDPOINT,
+    oscar_user: str | None = USER,
+    refresh: bool = REFRESH,
 ) -> None:
     """Register the site's models as OSCAR services (concurrently; a second run changes nothing).
 
     Example: oscar-iac models apply inventories/egi-example
     """
     loaded = load_site(site)
-    _show(
-        registry.apply(connection_for(loaded, oscar_endpoint, oscar_user, "models apply"), loaded)
-    )
+    models = _site_catalog(loaded, refresh)
+    conn = connection_for(loaded, oscar_endpoint, oscar_user, "models apply")
+    _show(registry.apply(conn, loaded, catalog=models))
 
 
 @models_app.command("remove")

@@ -59,6 +59,8 @@ class Client:
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.timeout = timeout
+        # This client's choice, for OSCAR and for MinIO alike: never the server's.
+        self.verify_tls = verify_tls
         self._token: Token | None = None
         options: dict[str, Any] = {"cluster_id": "oscar", "endpoint": self.endpoint}
         options["ssl"] = verify_tls
@@ -136,7 +138,7 @@ class Client:
         if self._minio_access is None:
             endpoint, access, secret = (os.environ.get(n) for n in MINIO_ENV)
             if endpoint and access and secret:
-                self._minio_access = MinioStorage(endpoint, access, secret)
+                self._minio_access = MinioStorage(endpoint, access, secret, self.verify_tls)
             else:
                 try:
                     cfg = self._fresh().get_cluster_config().json()
@@ -148,8 +150,10 @@ class Client:
                         "OSCAR's /system/config names no MinIO",
                         hints=[f"set {', '.join(MINIO_ENV)}"],
                     )
+                # OSCAR's `minio_provider.verify` says how OSCAR itself talks to its
+                # MinIO; whether this client checks certificates is decided here.
                 self._minio_access = MinioStorage(
-                    mp["endpoint"], mp["access_key"], mp["secret_key"], bool(mp.get("verify", True))
+                    mp["endpoint"], mp["access_key"], mp["secret_key"], self.verify_tls
                 )
         return self._minio_access
 

@@ -123,7 +123,9 @@ class _Minio:
             raise DeploymentError(
                 f"MinIO {self.url}: {what} failed: HTTP {e._code}: {e._body[:300]}"
             ) from e
-        except (urllib3.exceptions.HTTPError, OSError) as e:
+        except (urllib3.exceptions.HTTPError, OSError, UnboundLocalError) as e:
+            # UnboundLocalError: minio-py's MinioAdmin.config_get reads `response` in its
+            # `finally` when the request itself failed (server down or restarting).
             raise DeploymentError(
                 f"MinIO {self.url} is unreachable ({what}): {e}",
                 hints=[f"curl -sf {self.url}/minio/health/live"],
@@ -172,9 +174,12 @@ class _Minio:
             lambda: self.admin.config_reset("notify_webhook", target_id(self.source)),
         )
 
-    def restart(self, timeout: float = 120.0, *, with_target: bool = True) -> None:
-        """Restart MinIO so target changes take effect, and wait until it serves again
-        (and, `with_target`, lists our target)."""
+    def restart(self, until: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
+        """Restart MinIO so target changes take effect, and wait until `until()` holds.
+
+        `until` reads what only the restarted server shows: MinIO reports its running
+        config, so the old process still shows the old target. Answering again is not
+        enough (the old process answers for a while after the restart request)."""
         deadline = time.monotonic() + timeout
         try:
             self.call("restarting MinIO", self.admin.service_restart)
@@ -188,19 +193,16 @@ class _Minio:
                 except DeploymentError:
                     time.sleep(0.5)
             self.call("restarting MinIO", self.admin.service_restart)
-        time.sleep(0.5)
         while time.monotonic() < deadline:
             try:
-                # Serving again is not enough: a bucket notification written before
-                # MinIO has loaded its targets and bucket metadata can be overwritten
-                # by that load. Wait until the running server lists our target.
-                if self.target_online() is not None or not with_target:
+                if until():
                     return
             except (urllib3.exceptions.HTTPError, OSError, MinioAdminException, DeploymentError):
-                pass
-            time.sleep(0.5)
+                pass  # restarting: not answering yet
+            time.sleep(0.25)
         raise DeploymentError(
-            f"MinIO {self.url} did not come back within {timeout:.0f} s after a restart",
+            f"MinIO {self.url} did not come back running {what} within {timeout:.0f} s "
+            "after a restart",
             hints=[f"curl -sf {self.url}/minio/health/live", "oscar-iac events apply SITE"],
         )
 
@@ -339,23 +341,71 @@ def plan(source: object, oscar: OscarConnection, secrets: SecretResolver) -> lis
     )
 
 
-def apply(source: object, oscar: OscarConnection, secrets: SecretResolver) -> list[Change]:
+# After a restart MinIO loads its bucket metadata asynchronously, and that load can
+# overwrite a bucket notification written meanwhile (seen in CI on a loaded machine).
+# So `apply` converges: it re-reads the target and the bucket entry, re-applies whichever
+# was lost, and returns once both have read back as set for SETTLE seconds since the last
+# write (one read suffices when nothing was written), or fails at the deadline naming
+# what it waited for.
+SETTLE = 2.0
+CONVERGE_TIMEOUT = 180.0
+POLL = 0.25
+
+
+def apply(
+    source: object,
+    oscar: OscarConnection,
+    secrets: SecretResolver,
+    *,
+    timeout: float = CONVERGE_TIMEOUT,
+) -> list[Change]:
     src = _source(source)
     desired = _desired(src, oscar)  # the service must exist before MinIO is touched
     m = _Minio(src, secrets)
     m.check_bucket()
     target = _target_action(m.get_target(), desired)
-    config = m.get_notification()
-    queue = _queue_action(src, config)
-    if target != "unchanged":
-        m.set_target(desired)
-        m.restart()
-    if queue != "unchanged":
-        fresh = m.get_notification()
-        others = [q for q in fresh.queue_config_list if not _ours(src, q)]
-        m.set_notification(_with_queues(fresh, [*others, _desired_queue(src)]))
+    queue = _queue_action(src, m.get_notification())
+    _converge(src, m, desired, timeout)
     _verify(src, m)
     return _changes(src, target, queue, desired)
+
+
+def _converge(src: MinioEventSource, m: _Minio, desired: Desired, timeout: float) -> None:
+    """Write what differs, re-read, re-write what MinIO lost, until both stay as set."""
+    deadline = time.monotonic() + timeout
+    last_write: float | None = None
+    rewrites: list[str] = []
+    while True:
+        now = time.monotonic()
+        if now > deadline:
+            raise DeploymentError(
+                f"MinIO {m.url}: waited {timeout:.0f} s for target {target_key(src)} and the "
+                f"notification of bucket '{src.bucket}' to stay as set for {SETTLE:g} s; "
+                f"MinIO kept losing them (re-applied: {', '.join(rewrites) or 'nothing'})",
+                [f"oscar-iac events plan SITE  # source {src.name}", "oscar-iac events apply SITE"],
+            )
+        if _target_action(m.get_target(), desired) != "unchanged":
+            m.set_target(desired)
+            m.restart(
+                lambda: (
+                    _target_action(m.get_target(), desired) == "unchanged"
+                    and m.target_online() is not None
+                ),
+                f"the new target {target_key(src)}",
+                timeout=max(1.0, deadline - time.monotonic()),
+            )
+            rewrites.append("target")
+            last_write = time.monotonic()
+            continue
+        config = m.get_notification()
+        if _queue_action(src, config) != "unchanged":
+            others = [q for q in config.queue_config_list if not _ours(src, q)]
+            m.set_notification(_with_queues(config, [*others, _desired_queue(src)]))
+            rewrites.append("bucket notification")
+            last_write = time.monotonic()
+        elif last_write is None or time.monotonic() - last_write >= SETTLE:
+            return
+        time.sleep(POLL)
 
 
 def _verify(src: MinioEventSource, m: _Minio) -> None:
@@ -369,10 +419,6 @@ def _verify(src: MinioEventSource, m: _Minio) -> None:
             "MinIO cannot reach the OSCAR endpoint",
             hints,
         )
-    # MinIO applies bucket metadata asynchronously: give the read-back a moment.
-    deadline = time.monotonic() + 10
-    while _queue_action(src, m.get_notification()) != "unchanged" and time.monotonic() < deadline:
-        time.sleep(0.5)
     if _queue_action(src, m.get_notification()) != "unchanged":
         raise DeploymentError(
             f"bucket '{src.bucket}' on MinIO {m.url} does not hold the notification just set",
@@ -398,7 +444,7 @@ def remove(source: object, oscar: OscarConnection, secrets: SecretResolver) -> l
         changes.append(Change(src.name, "minio", bucket_obj, "unchanged", "bucket absent"))
     if m.get_target() is not None:
         m.reset_target()
-        m.restart(with_target=False)
+        m.restart(lambda: m.get_target() is None, f"without target {target_key(src)}")
         changes.append(Change(src.name, "minio", target_key(src), "delete"))
     else:
         changes.append(Change(src.name, "minio", target_key(src), "unchanged", "not present"))

@@ -127,6 +127,11 @@ class ImClient:
         body = self._call("GET", f"/infrastructures/{inf_id}", "list VMs").json()
         return [u["uri"].rstrip("/").rsplit("/", 1)[-1] for u in body.get("uri-list", [])]
 
+    def vm_radl(self, inf_id: str, vm_id: str) -> list[dict[str, Any]]:
+        """One VM's RADL as IM's JSON (a list of `class`-tagged dicts; credentials included)."""
+        body = self._call("GET", f"/infrastructures/{inf_id}/vms/{vm_id}", "get VM info").json()
+        return list(body.get("radl") or [])
+
     def update(self, inf_id: str, tosca: str) -> list[str]:
         """POST the TOSCA again: IM adds or removes VMs to match it (scale)."""
         resp = self._call(

@@ -22,7 +22,7 @@ from oscar_iac.im import state as st
 from oscar_iac.im.auth import AuthBuilder
 from oscar_iac.im.client import FINAL_STATES, ImClient, ImError
 from oscar_iac.paths import site_state_dir
-from oscar_iac.secrets import SecretRef, SecretResolver
+from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import ImTarget, LocalCloud
 
@@ -108,12 +108,20 @@ def stop_embedded(loaded: LoadedSite) -> bool:
 
 
 def _document(loaded: LoadedSite, rendered: RenderedSite, workers: int | None = None) -> str:
-    """The TOSCA with secrets filled in memory (never written anywhere by us)."""
+    """The TOSCA with the site's env:/file:/vault: secrets filled in memory. IM stores
+    the document: `generate` secrets stay empty and the front node makes them
+    (see oscar_iac.im.front_secrets)."""
     from oscar_iac.render import SECRET_INPUTS, secret_refs, with_inputs
 
     res = _resolver(loaded)
     refs = secret_refs(loaded.site)
-    values: dict[str, Any] = {name: res.resolve(refs[name], name) for name in SECRET_INPUTS}
+    try:
+        values: dict[str, Any] = {
+            name: "" if refs[name] == "generate" else res.resolve(refs[name], name)
+            for name in SECRET_INPUTS
+        }
+    except SecretError as exc:  # changed since the site was loaded: nothing sent yet
+        raise UserError(f"{loaded.path}: a secret reference cannot be resolved: {exc}") from exc
     if workers is not None:
         values["wn_num"] = workers
     return with_inputs(rendered.tosca, values)
@@ -283,10 +291,41 @@ def up(
             st.save(dep)
             raise _failure(conn, loaded, dep.inf_id, state)
         dep.outputs = conn.client.outputs(dep.inf_id)
+        _fetch_front_secrets(loaded, conn, dep, on_event)
         dep.phase = "configured"
         dep.note("configured")
         st.save(dep)
         return UpResult(dep, rendered, action)
+
+
+def _fetch_front_secrets(
+    loaded: LoadedSite, conn: Connection, dep: st.Deployment, on_event: Callable[[str], None]
+) -> None:
+    """Copy the secrets the front generated (and the user needs) into the state folder."""
+    from oscar_iac.im import front_secrets  # paramiko: only when a front is configured
+    from oscar_iac.render import secret_refs
+    from oscar_iac.render.context import is_dummy
+
+    refs = secret_refs(loaded.site)
+    names = [n for n in front_secrets.FETCHED if refs.get(n) == "generate"]
+    if is_dummy(loaded.site) or not names or not dep.inf_id:
+        return  # Dummy VMs run nothing: there is nothing on a front to fetch
+    host = str(dep.outputs.get("front_public_ip") or "")
+    login = None
+    for vm in conn.client.vms(dep.inf_id):
+        try:
+            login = front_secrets.login_from_radl(conn.client.vm_radl(dep.inf_id, vm), host)
+            break
+        except DeploymentError:
+            continue
+    if login is None or not host:
+        raise DeploymentError(
+            "IM reports no reachable front VM to fetch the generated secrets from"
+        )
+    state_dir = site_state_dir(loaded.site.name)
+    values = front_secrets.fetch(login, names, state_dir / "known_hosts")
+    front_secrets.store(state_dir, values)
+    on_event(f"fetched {', '.join(sorted(values))} from the front into {state_dir / 'secrets'}")
 
 
 def _recorded(loaded: LoadedSite) -> st.Deployment:

@@ -82,18 +82,23 @@ def load(site: str) -> Deployment | None:
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes().decode("utf-8"))
         known = {f.name for f in fields(Deployment)}
-        if not isinstance(data, dict) or not known.issuperset(data):
-            raise ValueError("unexpected fields")
+        if not isinstance(data, dict):
+            raise TypeError("not a JSON object")
+        if not known.issuperset(data):
+            raise TypeError(f"unexpected fields {sorted(set(data) - known)}")
         return Deployment(**data)
-    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, TypeError, RecursionError) as exc:
+        # ValueError covers invalid JSON and bytes that are not UTF-8; TypeError a
+        # document that is not this tool's (unknown or missing fields).
         raise UserError(
             Problem(
                 path,
                 "",
-                f"the deployment state is not readable ({exc}); move it aside to start afresh "
-                "(the infrastructure it recorded, if any, must then be removed by hand)",
+                f"is not a deployment state this tool can read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); restore it from a backup, or move it aside to start over "
+                "(an infrastructure it recorded stays on IM until removed there)",
             )
         ) from exc
 

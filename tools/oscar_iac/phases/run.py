@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,9 +144,17 @@ def _preflight(ctx: Context) -> str:
             + "\n".join(f"  {c.name}: {c.detail}" for c in failed)
             + f"\nsee: oscar-iac preflight {ctx.loaded.directory}"
         )
+
     # Cloud sites: quotas, flavours, image and network through openstacksdk (exit 2 when
     # something is missing, unless --ignore-preflight, which says so loudly).
-    report = gate(ctx.loaded, ctx.ignore_preflight, ctx.reporter.info)
+    def tell(message: str) -> None:
+        # Going on past a failed preflight is said loudly, on stderr, whatever the reporter.
+        if message.startswith("WARNING"):
+            print(message, file=sys.stderr, flush=True)
+        else:
+            ctx.reporter.info(message)
+
+    report = gate(ctx.loaded, ctx.ignore_preflight, tell)
     counts: dict[str, int] = {}
     for c in checks:
         counts[c.outcome] = counts.get(c.outcome, 0) + 1

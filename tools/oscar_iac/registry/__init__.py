@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ import requests
 from oscar_python.client import Client
 
 from oscar_iac.catalog import CatalogModel, read_folder
+from oscar_iac.catalog import api as catalog_api
 from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.fdl import MANAGED_LABEL, service_definition, service_name
 from oscar_iac.oscar import OscarConnection
@@ -40,27 +42,75 @@ def client(conn: OscarConnection) -> Client:
     return Client(conn.client_options())
 
 
-def site_catalog(loaded: LoadedSite) -> dict[str, CatalogModel]:
+@dataclass
+class SiteCatalog:
+    """The site's catalog; `note` says where an API catalog's data came from and its age."""
+
+    models: dict[str, CatalogModel]
+    note: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_catalog(
+    loaded: LoadedSite,
+    *,
+    modules: list[str] | None = None,
+    refresh: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> SiteCatalog:
+    """The site's `catalog:`; for the `api` source only `modules` (None: all of them),
+    from the site's cache unless `refresh` (see oscar_iac.catalog.api)."""
     cat = loaded.site.catalog
     if cat.source == "api":
-        raise UserError(
-            Problem(
-                loaded.path,
-                "catalog.source",
-                "the 'api' source needs the AI4OS catalog service; use folder or git",
-                loaded.line(("catalog", "source")),
-            )
+        got = catalog_api.load(
+            loaded.site.name,
+            catalog_api.location_for(cat.location),
+            modules,
+            refresh=refresh,
+            progress=progress,
         )
+        if got.missing:
+            raise UserError([_missing(loaded, name, got.location) for name in got.missing])
+        warnings = [f"left out {name}: {why}" for name, why in sorted(got.rejected.items())]
+        note = got.note()
+        if got.location != cat.location.rstrip("/"):
+            note += f" ({catalog_api.ENV_LOCATION} overrides the site's {cat.location})"
+        return SiteCatalog(got.models, note, warnings)
     location = Path(cat.location)
-    return {
-        m.module: m
-        for m in read_folder(location if location.is_absolute() else loaded.directory / location)
-    }
+    return SiteCatalog(
+        {
+            m.module: m
+            for m in read_folder(
+                location if location.is_absolute() else loaded.directory / location
+            )
+        }
+    )
 
 
-def desired(loaded: LoadedSite) -> dict[str, dict[str, Any]]:
-    """Service name -> definition for every model the site lists."""
-    catalog = site_catalog(loaded)
+def _missing(loaded: LoadedSite, name: str, location: str) -> Problem:
+    why = (
+        f"{name!r} is not in the catalog API {location} (GET {location}/modules/{name}/metadata "
+        f"answered 404; the modules are listed at {location}/modules, and tools under "
+        f"{location}/tools are not models)"
+    )
+    for i, spec in enumerate(loaded.site.models):
+        if spec.module == name:
+            return Problem(
+                loaded.path, f"models[{i}].module", why, loaded.line(("models", i, "module"))
+            )
+    return Problem(location, "", why)
+
+
+def site_catalog(loaded: LoadedSite) -> dict[str, CatalogModel]:
+    return load_catalog(loaded).models
+
+
+def desired(
+    loaded: LoadedSite, catalog: dict[str, CatalogModel] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Service name -> definition for every model the site lists (from `catalog` if given)."""
+    if catalog is None:
+        catalog = load_catalog(loaded, modules=[m.module for m in loaded.site.models]).models
     out: dict[str, dict[str, Any]] = {}
     for i, spec in enumerate(loaded.site.models):
         model = catalog.get(spec.module)
@@ -125,9 +175,13 @@ def _http_error(exc: requests.HTTPError, what: str) -> Exception:
 
 
 def plan(
-    conn: OscarConnection, loaded: LoadedSite, *, remove_all: bool = False
+    conn: OscarConnection,
+    loaded: LoadedSite,
+    *,
+    remove_all: bool = False,
+    catalog: dict[str, CatalogModel] | None = None,
 ) -> list[ServiceChange]:
-    want = {} if remove_all else desired(loaded)
+    want = {} if remove_all else desired(loaded, catalog)
     have = _managed(client(conn), loaded.site.name)
     changes: list[ServiceChange] = []
     for name, svc in sorted(want.items()):
@@ -143,11 +197,16 @@ def plan(
 
 
 def apply(
-    conn: OscarConnection, loaded: LoadedSite, *, remove_all: bool = False, workers: int = 16
+    conn: OscarConnection,
+    loaded: LoadedSite,
+    *,
+    remove_all: bool = False,
+    workers: int = 16,
+    catalog: dict[str, CatalogModel] | None = None,
 ) -> list[ServiceChange]:
     """Make OSCAR match the plan, several services at a time; returns what was done."""
-    want = {} if remove_all else desired(loaded)
-    changes = plan(conn, loaded, remove_all=remove_all)
+    want = {} if remove_all else desired(loaded, catalog)
+    changes = plan(conn, loaded, remove_all=remove_all, catalog=catalog)
 
     def do(change: ServiceChange) -> ServiceChange:
         cl = client(conn)  # one client per thread

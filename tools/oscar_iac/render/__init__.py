@@ -93,7 +93,8 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
         "entry_url": ctx["entry_url"],
         "secrets": "TOSCA inputs "
         + ", ".join(SECRET_INPUTS)
-        + " are empty here; `up` fills them in memory",
+        + " are empty here; `up` fills the env:/file:/vault: ones (IM stores them), "
+        "`generate` ones are made on the front node and never sent to IM",
         "role_vars": ctx["role_vars"],
     }
     inventory = hosts_inventory(

@@ -13,7 +13,8 @@ from oscar_iac.secrets import SecretRef
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import EgiCloud, ImTarget, LocalCloud, Site
 
-# TOSCA inputs that carry secrets; filled in memory by `up`, empty on disk.
+# TOSCA inputs that carry secrets; empty on disk. `up` fills those with env:/file:/vault:
+# references (IM stores them); `generate` ones stay empty (made on the front node).
 # The roles receive each as `oscar_iac_secret_<name>`.
 SECRET_INPUTS = ("oscar_password", "minio_secret_key", "k3s_token", "nifi_password")
 
@@ -96,8 +97,8 @@ def credentials_hint(site: Site) -> str:
     def where(ref: str, name: str) -> str:
         if ref == "generate":
             return (
-                "generated at first deployment, kept in the site's state folder as "
-                f"secrets/{name} (mode 0600)"
+                "generated at first deployment (on IM sites by the front node, never sent to "
+                f"IM), kept in the site's state folder as secrets/{name} (mode 0600)"
             )
         return f"from {ref}"
 

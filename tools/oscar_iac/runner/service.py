@@ -8,12 +8,24 @@ is the script's text, or, as in oscar-cli's FDL, a path relative to the FDL file
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.yamlpos import load_yaml
+from oscar_iac.site.model import OSCAR_SERVICE_NAME_MAX, SERVICE_NAME_RE
+from oscar_iac.yamlpos import load_yaml_with_lines, read_text, with_lines
+
+# OSCAR passes `cpu` and `memory` to Kubernetes' resource.ParseQuantity unchecked
+# (grycap/oscar pkg/handlers/create.go `checkValues`: "Kubernetes client throws an error
+# if they are not correct"). The quantity grammar of k8s.io/apimachinery
+# pkg/api/resource/quantity.go: a decimal number, then a binary-SI (Ki..Ei), decimal-SI
+# (n u m k M G T P E) or exponent (e3) suffix. Limits must not be negative, and zero
+# would leave the container no CPU or memory, so both must be > 0 here.
+QUANTITY_RE = re.compile(
+    r"^\+?(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?[0-9]+)?$"
+)
 
 
 @dataclass(frozen=True)
@@ -75,28 +87,70 @@ def _paths(raw: Any, where: Path | str, fld: str) -> tuple[StoragePath, ...]:
             raise UserError(
                 Problem(where, f"{fld}[{i}].storage_provider", "expected '<type>.<id>'")
             )
-        out.append(
-            StoragePath(
-                provider,
-                item["path"],
-                tuple(str(p) for p in item.get("prefix") or ()),
-                tuple(str(s) for s in item.get("suffix") or ()),
-            )
-        )
+        filters = []
+        for key in ("prefix", "suffix"):
+            raw_filter = item.get(key) or []
+            if not isinstance(raw_filter, list) or not all(isinstance(f, str) for f in raw_filter):
+                raise UserError(Problem(where, f"{fld}[{i}].{key}", "expected a list of strings"))
+            filters.append(tuple(raw_filter))
+        out.append(StoragePath(provider, item["path"], filters[0], filters[1]))
     return tuple(out)
 
 
 def _string_map(raw: Any, where: Path | str, fld: str) -> dict[str, str]:
+    """OSCAR's `environment.variables|secrets` are map[string]string (types.Service):
+    a number or boolean there is refused by its JSON binding, so it is refused here."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise UserError(Problem(where, fld, "expected a mapping of NAME: value"))
     out = {}
     for key, value in raw.items():
-        if not isinstance(value, str | int | float | bool):
-            raise UserError(Problem(where, f"{fld}.{key}", "expected a string"))
-        out[str(key)] = str(value).lower() if isinstance(value, bool) else str(value)
+        if not isinstance(key, str) or not key:
+            raise UserError(Problem(where, f"{fld}.{key}", "expected a variable name (a string)"))
+        if not isinstance(value, str):
+            shown = repr(value)[:60]
+            raise UserError(
+                Problem(
+                    where,
+                    f"{fld}.{key}",
+                    f"expected a string, got {type(value).__name__} {shown} "
+                    "(OSCAR's environment values are strings: quote it)",
+                )
+            )
+        out[key] = value
     return out
+
+
+def _name(value: str, where: Path | str, fld: str) -> str:
+    """OSCAR names a Kubernetes (and Knative) service after it: a DNS label, <= 39."""
+    if len(value) > OSCAR_SERVICE_NAME_MAX or not SERVICE_NAME_RE.match(value):
+        raise UserError(
+            Problem(
+                where,
+                fld,
+                f"expected at most {OSCAR_SERVICE_NAME_MAX} lowercase letters, digits and '-', "
+                f"starting and ending with a letter or digit; got {value[:80]!r}",
+            )
+        )
+    return value
+
+
+def _quantity(raw: Any, where: Path | str, fld: str, example: str) -> str | None:
+    """A Kubernetes quantity > 0 (a YAML number is taken as its text, as oscar-cli does)."""
+    if raw is None:
+        return None
+    text = str(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else raw
+    m = QUANTITY_RE.match(text) if isinstance(text, str) else None
+    if m is None or float(m.group("num")) <= 0:
+        raise UserError(
+            Problem(
+                where,
+                fld,
+                f"expected a Kubernetes quantity > 0 such as {example}; got {raw!r}"[:200],
+            )
+        )
+    return text if isinstance(text, str) else None
 
 
 def from_definition(
@@ -107,6 +161,17 @@ def from_definition(
     for key in ("name", "image", "script"):
         if not isinstance(svc.get(key), str) or not svc[key].strip():
             raise UserError(Problem(where, f"{prefix}{key}", "required: a non-empty string"))
+    _name(svc["name"], where, f"{prefix}name")
+    if any(c.isspace() for c in svc["image"]) or ";" in svc["image"]:
+        raise UserError(
+            Problem(
+                where,
+                f"{prefix}image",
+                f"expected a container image reference; got {svc['image']!r}",
+            )
+        )
+    cpu = _quantity(svc.get("cpu"), where, f"{prefix}cpu", "'1' or '500m'")
+    memory = _quantity(svc.get("memory"), where, f"{prefix}memory", "'2Gi' or '512Mi'")
     script: str = svc["script"]
     if "\n" not in script and base_dir is not None:
         candidate = base_dir / script
@@ -118,7 +183,7 @@ def from_definition(
                     f"neither a script nor a readable file next to the FDL: {candidate}",
                 )
             )
-        script = candidate.read_text()
+        script = read_text(candidate)
     env = svc.get("environment") or {}
     if not isinstance(env, dict):
         raise UserError(Problem(where, f"{prefix}environment", "expected a mapping"))
@@ -130,8 +195,8 @@ def from_definition(
         script=script,
         variables={**variables, **secrets},
         secret_names=tuple(secrets),
-        cpu=str(svc["cpu"]) if svc.get("cpu") else None,
-        memory=str(svc["memory"]) if svc.get("memory") else None,
+        cpu=cpu,
+        memory=memory,
         inputs=_paths(svc.get("input"), where, f"{prefix}input"),
         outputs=_paths(svc.get("output"), where, f"{prefix}output"),
         definition=svc,
@@ -171,10 +236,18 @@ def _services(doc: Any, where: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def load_service(path: Path, name: str | None = None) -> Service:
-    """The service named `name` in the FDL file (the only one when `name` is None)."""
+    """The service named `name` in the FDL file (the only one when `name` is None).
+    Problems name the file, the line and the field."""
     if not path.is_file():
         raise UserError(Problem(path, "", "no such FDL file"))
-    doc = load_yaml(path)
+    doc, lines = load_yaml_with_lines(path, unique_keys=False)
+    try:
+        return _pick(doc, path, name)
+    except UserError as exc:
+        raise with_lines(exc, path, lines) from exc
+
+
+def _pick(doc: Any, path: Path, name: str | None) -> Service:
     services = _services(doc, path)
     if name is None:
         if len(services) > 1:

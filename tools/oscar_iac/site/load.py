@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,8 @@ def load_site(arg: Path, *, check_secrets: bool = True) -> LoadedSite:
         raise UserError(
             [Problem(path, dotted(loc), msg, loaded.line(loc)) for loc, msg in findings]
         )
+    _check_catalog(loaded)
+    _warn_insecure(loaded)
     if check_secrets:
         resolver = SecretResolver(site_dir=path.parent)
         problems = []
@@ -148,3 +151,61 @@ def load_site(arg: Path, *, check_secrets: bool = True) -> LoadedSite:
         if problems:
             raise UserError(problems)
     return loaded
+
+
+def _check_catalog(loaded: LoadedSite) -> None:
+    """With a folder catalog, every model the site lists must be a servable module of it.
+    (The 'git' and 'api' sources are read when models are applied.)"""
+    site = loaded.site
+    if site.catalog.source != "folder" or not site.models:
+        return
+    from oscar_iac.catalog import read_folder
+
+    location = Path(site.catalog.location).expanduser()
+    root = location if location.is_absolute() else loaded.directory / location
+    if not root.is_dir():
+        raise UserError(
+            Problem(
+                loaded.path,
+                "catalog.location",
+                f"expected a folder of catalog modules; {root} is not one",
+                loaded.line(("catalog", "location")),
+            )
+        )
+    catalog = {m.module: m for m in read_folder(root)}
+    problems = []
+    for i, spec in enumerate(site.models):
+        model = catalog.get(spec.module)
+        if model is None:
+            close = difflib.get_close_matches(spec.module, sorted(catalog), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            why = f"is not in the catalog (folder {root}){hint}"
+        elif not model.inference:
+            why = "is not an inference model (no 'AI4 inference' category)"
+        else:
+            continue
+        loc: Loc = ("models", i, "module")
+        problems.append(
+            Problem(loaded.path, dotted(loc), f"{spec.module!r} {why}", loaded.line(loc))
+        )
+    if problems:
+        raise UserError(problems)
+
+
+def _warn_insecure(loaded: LoadedSite) -> None:
+    """TLS verification turned off is allowed, but never silently: say it on stderr."""
+    site = loaded.site
+    spots: list[tuple[Loc, str]] = []
+    if getattr(site.target, "verify_tls", True) is False:
+        spots.append((("target", "verify_tls"), "the IM server's certificate"))
+    for i, e in enumerate(site.events):
+        if not e.verify_tls:
+            spots.append((("events", i, "verify_tls"), f"event source {e.name!r}'s certificate"))
+    for loc, what in spots:
+        line = loaded.line(loc)
+        where = f"{loaded.path}:{line}" if line else str(loaded.path)
+        print(
+            f"warning: {where}: {dotted(loc)}: false: {what} is NOT verified; anyone on the "
+            "path can read the credentials sent there (see README, 'TLS verification')",
+            file=sys.stderr,
+        )

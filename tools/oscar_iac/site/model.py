@@ -7,6 +7,8 @@ Secrets are never values here: they are `SecretRef` strings (`env:NAME`,
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import re
 from typing import Annotated, Literal
 
@@ -41,12 +43,22 @@ _SIZE_FACTORS = {
 }
 
 
+# Sizes between 1 MiB and 1 PiB: below, nothing runs (OSCAR memory is given in Mi);
+# above, no VM, disk or container of any site.
+SIZE_MIN, SIZE_MAX = 2**20, 2**50
+
+
 def size_to_bytes(text: str) -> int:
     """'8 GiB' -> 8589934592. Raises ValueError on anything else."""
     m = SIZE_RE.match(text)
     if not m:
-        raise ValueError(f"expected a size such as '8 GiB' or '512 MiB', got {text!r}")
-    return int(float(m.group(1)) * _SIZE_FACTORS[m.group(2)])
+        raise ValueError(f"expected a size such as '8 GiB' or '512 MiB', got {text[:80]!r}")
+    value = float(m.group(1)) * _SIZE_FACTORS[m.group(2)]
+    if not math.isfinite(value) or not SIZE_MIN <= value <= SIZE_MAX:
+        raise ValueError(
+            f"expected a size between 1 MiB and 1 PiB such as '8 GiB', got {text[:80]!r}"
+        )
+    return int(value)
 
 
 def _check_size(value: str) -> str:
@@ -141,6 +153,17 @@ class TokenSource(Strict):
     notebooks_file: str = "/var/run/secrets/egi.eu/access_token"
 
 
+def is_loopback(host: str | None) -> bool:
+    """True for 'localhost' and loopback addresses (127.0.0.0/8, ::1)."""
+    host = (host or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class ImTarget(Strict):
     """Provision through the Infrastructure Manager."""
 
@@ -149,7 +172,19 @@ class ImTarget(Strict):
     endpoint: Literal["embedded"] | AnyHttpUrl = "embedded"
     cloud: Cloud
     token: TokenSource = TokenSource()
+    # Off: the IM's certificate is not checked (a warning says so on every command).
     verify_tls: bool = True
+
+    @field_validator("endpoint")
+    @classmethod
+    def _https_unless_loopback(cls, v: str | AnyHttpUrl) -> str | AnyHttpUrl:
+        # Every request carries the cloud credentials (e.g. the Check-in token).
+        if not isinstance(v, str) and v.scheme == "http" and not is_loopback(v.host):
+            raise ValueError(
+                f"plain http:// would send the access token unencrypted to {v.host}; "
+                "expected an https:// IM endpoint (http:// only for a loopback IM)"
+            )
+        return v
 
 
 class HostSpec(Strict):
@@ -402,19 +437,48 @@ class Catalog(Strict):
     location: str = "https://api.cloud.ai4eosc.eu/v1/catalog"
 
 
+# S3 bucket names as MinIO's client checks them (minio-go pkg/s3utils/utils.go,
+# CheckValidBucketNameStrict): 3-63 of [a-z0-9.-], starting and ending with a letter or
+# digit, no '..', '.-' or '-.', and not an IPv4 address.
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _check_bucket(value: str) -> str:
+    if (
+        not BUCKET_RE.match(value)
+        or any(bad in value for bad in ("..", ".-", "-."))
+        or re.match(r"^(\d+\.){3}\d+$", value)
+    ):
+        raise ValueError(
+            "expected an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-', "
+            f"starting and ending with a letter or digit, not an IP address; got {value[:80]!r}"
+        )
+    return value
+
+
 class MinioEventSource(Strict):
     kind: Literal["minio"]
     name: str
     endpoint: AnyHttpUrl
     access_key: str
     secret_key: SecretRef
-    bucket: str = Field(min_length=3, max_length=63)
+    bucket: str
     prefix: str = ""
     suffix: str = ""
     service: str
     verify_tls: bool = True
 
     _v_name = field_validator("name")(_check_dns_label)
+    _v_bucket = field_validator("bucket")(_check_bucket)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _existing(cls, v: SecretRef) -> SecretRef:
+        if v == "generate":
+            raise ValueError(
+                "an external MinIO already has its secret key; use env:, file: or vault:"
+            )
+        return v
 
 
 class DcacheEventSource(Strict):

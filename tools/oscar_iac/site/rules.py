@@ -71,6 +71,7 @@ def _findings(site: Site) -> Iterator[Finding]:
         )
     if not stack.oidc.enabled and stack.oidc.allowed_vos:
         yield (("stack", "oidc", "allowed_vos"), "is set but stack.oidc.enabled is false")
+    yield from _event_services(site)
     seen: dict[str, int] = {}
     for i, e in enumerate(site.events):
         if e.name in seen:
@@ -137,4 +138,19 @@ def _im_findings(site: Site) -> Iterator[Finding]:
                 ("artifacts", field),
                 f"{what}, which the remote IM at {endpoint} cannot read: give an https:// "
                 "(or git) URL of a published oscar-iac release",
+            )
+
+
+def _event_services(site: Site) -> Iterator[Finding]:
+    """Each event source feeds a service this site registers (its models)."""
+    from oscar_iac.fdl.generate import service_name  # fdl imports the site model
+
+    defined = {m.service or service_name(m.module) for m in site.models}
+    for i, e in enumerate(site.events):
+        if e.service not in defined:
+            have = ", ".join(sorted(defined)) or "none: the site lists no models"
+            yield (
+                ("events", i, "service"),
+                f"{e.service!r} is not a service of this site (its models give: {have}); "
+                "expected the service of one of the site's models",
             )
