@@ -47,7 +47,7 @@ def _play(tmp_path: Path, role: str, variables: str) -> tuple[int, str]:
             "    ingress_tls_mode: acme",
             "value of ingress_tls_mode must be one of: none, self-signed, letsencrypt, got: acme",
         ),
-        ("oscar", "    oscar_node_port: thirty", "oscar_node_port"),
+        ("oscar", "    oscar_service_type: LoadBalancer", "oscar_service_type"),
         ("oscar", "    oscar_oidc_issuers: {issuer: x}", "oscar_oidc_issuers"),
         ("minio", "    minio_apply: perhaps", "minio_apply"),
     ],

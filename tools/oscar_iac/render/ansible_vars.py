@@ -59,8 +59,10 @@ def role_vars(site: Site) -> dict[str, Any]:
         "oscar_ingress_enabled": stack.ingress.enabled,
         "oscar_cert_manager_issuer": issuer,
         "oscar_minio_access_key": stack.minio.access_key,
+        **_oscar_minio(site),
         "oscar_serverless_backend": "knative" if stack.knative.enabled else "",
-        "oscar_volume_storage_class": stack.storage.storage_class if stack.storage.nfs else "",
+        # With storage.nfs false, validate has checked this names an RWX class of the site's own.
+        "oscar_volume_storage_class": stack.storage.storage_class,
         "oscar_oidc_enabled": stack.oidc.enabled,
         "oscar_oidc_issuers": [str(u) for u in stack.oidc.issuers],
         "oscar_oidc_groups": list(stack.oidc.allowed_vos),
@@ -101,6 +103,26 @@ def skipped_steps(variables: dict[str, Any]) -> list[str]:
                 f"on the front, not handed to k3s ({role}_apply: false)"
             )
     return out
+
+
+def _oscar_minio(site: Site) -> dict[str, Any]:
+    """MinIO's URL as OSCAR hands it to clients.
+
+    OSCAR returns its MinIO endpoint in /system/config and signs presigned URLs with it
+    (grycap/oscar v4.1.2 pkg/handlers/config.go, pkg/handlers/buckets/presign_bucket.go),
+    so it must be the public one; upstream's IM recipe gives OSCAR
+    https://<minio_dns_host> (grycap/tosca artifacts/oscar/oscar_install.yml).
+    Without the ingress, only the in-cluster address exists.
+    """
+    ingress = site.stack.ingress
+    if not ingress.enabled:
+        return {}
+    mode = ingress.tls.mode
+    return {
+        "oscar_minio_endpoint": f"{'http' if mode == 'none' else 'https'}://minio.{site.cluster.fqdn}",
+        # A self-signed certificate cannot be verified: the site chose it explicitly.
+        "oscar_minio_tls_verify": mode != "self-signed",
+    }
 
 
 def relay_sources(site: Site) -> list[dict[str, Any]]:

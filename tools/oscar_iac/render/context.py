@@ -12,7 +12,7 @@ from oscar_iac.paths import data_path
 from oscar_iac.render.ansible_vars import NFS_EXPORT, role_vars
 from oscar_iac.secrets import SecretRef
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.site.model import ImTarget, LocalCloud, Machine, NodesCloud, Site
+from oscar_iac.site.model import EgiCloud, ImTarget, LocalCloud, Machine, NodesCloud, Site
 
 # TOSCA inputs that carry secrets; empty on disk. `up` fills those with env:/file:/vault:
 # references (IM stores them); `generate` ones stay empty (made on the front node).
@@ -90,6 +90,30 @@ def entry_url(loaded: LoadedSite, *, offline: bool = False) -> str:
     if offline or not url:
         return _checkout_url()
     return url.rstrip("/")
+
+
+def dns_names(site: Site) -> list[str]:
+    """The names IM registers for the front (TOSCA additional_dns_names).
+
+    On EGI, IM's EGI connector registers names in EGI's dynamic DNS (nsupdate.fedcloud.eu),
+    one host per zone; a name "*.<cluster>.<zone>" registers <cluster>.<zone> as a
+    wildcard host (IM 2.0 IM/connectors/EGI.py: _get_wildcard_host_domain, then
+    /nic/register?...&wildcard=true), so minio.<fqdn>, console.minio.<fqdn> and
+    nifi.<fqdn> resolve too. Only that one name: registering <cluster>.<zone> first
+    without the wildcard would make IM find the host already there and skip it.
+    """
+    cluster = site.cluster
+    target = site.target
+    if isinstance(target, ImTarget) and isinstance(target.cloud, EgiCloud):
+        return [f"*.{cluster.fqdn}"]
+    return [
+        f"{cluster.name}@{cluster.domain}",
+        f"minio.{cluster.name}@{cluster.domain}",
+        f"console.minio.{cluster.name}@{cluster.domain}",
+    ] + (
+        # NiFi's Ingress host (roles/nifi): without the name, no certificate is issued.
+        [f"nifi.{cluster.name}@{cluster.domain}"] if site.stack.nifi.enabled else []
+    )
 
 
 def endpoints(site: Site) -> dict[str, str]:
@@ -182,13 +206,7 @@ def template_context(
         "storage": site.stack.storage,
         "nfs_mount": NFS_EXPORT,
         "tags": {"oscar-iac-site": site.name, "oscar-iac-cluster": fqdn},
-        "dns_names": [
-            f"{cluster.name}@{cluster.domain}",
-            f"minio.{cluster.name}@{cluster.domain}",
-            f"console.minio.{cluster.name}@{cluster.domain}",
-        ]
-        # NiFi's Ingress host (roles/nifi): without the name, no certificate is issued.
-        + ([f"nifi.{cluster.name}@{cluster.domain}"] if site.stack.nifi.enabled else []),
+        "dns_names": dns_names(site),
         "front_ports": {
             "http": {"protocol": "tcp", "source": 80},
             "https": {"protocol": "tcp", "source": 443},

@@ -307,7 +307,9 @@ class GpuWorkers(Flavour):
 
 
 class OsImage(Strict):
-    # IM image URL: 'egi://SITE/egi_vm_images/ubuntu:22.04?VO' (EGI) or 'ost://HOST/IMAGE-ID'.
+    # IM image URL, e.g. on EGI 'egi://SITE/egi_vm_images/ubuntu:22.04?VO' (IM 2.0's
+    # FedcloudInfo.get_image_data), or 'ost://HOST/IMAGE-ID' on OpenStack; None: any
+    # image of that distribution.
     url: str | None = None
     distribution: str = "ubuntu"
     version: str = "22.04"
@@ -349,12 +351,22 @@ class Kubernetes(Strict):
 
 
 class Oscar(Strict):
-    # OSCAR manager image tag; None: the one pinned in versions.yml.
+    # OSCAR manager image tag; None: the one pinned in versions.yml. OSCAR's release
+    # images carry no "v" (its release workflow tags ${GITHUB_REF#refs/tags/v}).
     version: str | None = None
     username: str = "oscar"
     password: SecretRef = SecretRef("generate")
     # Image prefixes users may deploy (empty: any).
     allowed_image_prefixes: list[str] = Field(default_factory=list)
+
+    @field_validator("version")
+    @classmethod
+    def _no_v(cls, v: str | None) -> str | None:
+        if v is not None and re.match(r"^v[0-9]", v):
+            raise ValueError(
+                f"OSCAR's images are tagged without the 'v' (ghcr.io/grycap/oscar:{v[1:]}); got {v!r}"
+            )
+        return v
 
 
 class Minio(Strict):

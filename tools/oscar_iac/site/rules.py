@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
+from urllib.parse import urlparse
 
 from oscar_iac.paths import data_path
 from oscar_iac.site.model import (
     DcacheEventSource,
+    EgiCloud,
     HostsTarget,
     ImTarget,
     NodesCloud,
@@ -61,6 +64,15 @@ def _findings(site: Site) -> Iterator[Finding]:
         )
     yield from _nodes_findings(site)
     yield from _role_vars_findings(site)
+    yield from _im_findings(site)
+    if not stack.storage.nfs and stack.storage.storage_class in _NOT_RWX:
+        yield (
+            ("stack", "storage", "storage_class"),
+            f"is {stack.storage.storage_class!r} with storage.nfs false: OSCAR's volume needs "
+            "ReadWriteMany, which only the nfs role's class gives here ('local-path' is "
+            "ReadWriteOnce): set storage.nfs: true, or name an RWX StorageClass your "
+            "cluster provides",
+        )
     if not stack.oidc.enabled and stack.oidc.allowed_vos:
         yield (("stack", "oidc", "allowed_vos"), "is set but stack.oidc.enabled is false")
     yield from _event_services(site)
@@ -85,6 +97,52 @@ def _findings(site: Site) -> Iterator[Finding]:
                     f"{m.service!r} is already used by models[{services[m.service]}]",
                 )
             services.setdefault(m.service, i)
+
+
+# StorageClasses that cannot hold OSCAR's ReadWriteMany claim without the nfs role:
+# 'nfs' exists only when that role runs; k3s' local-path provisioner is RWO only.
+_NOT_RWX = ("nfs", "local-path", "")
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _im_findings(site: Site) -> Iterator[Finding]:
+    target = site.target
+    if not isinstance(target, ImTarget):
+        return
+    image = site.cluster.image.url or ""
+    if isinstance(target.cloud, EgiCloud) and image.startswith("appdb://"):
+        yield (
+            ("cluster", "image", "url"),
+            "appdb:// image URLs are not accepted by IM 2.0 (AppDB is gone; its OpenStack "
+            "connector takes egi:// and ost://): write e.g. "
+            f"'egi://{target.cloud.site}/egi_vm_images/ubuntu:22.04?{target.cloud.vo}'",
+        )
+    endpoint = str(target.endpoint)
+    if endpoint == "embedded" or _is_loopback(endpoint):
+        return
+    # A remote IM reads neither this checkout nor any file:// URL of this machine.
+    for field in ("repo_url", "entry_url"):
+        value = getattr(site.artifacts, field)
+        if value is None or value.startswith("file://"):
+            what = (
+                "is unset, so it defaults to this checkout as file://"
+                if value is None
+                else "is file://"
+            )
+            yield (
+                ("artifacts", field),
+                f"{what}, which the remote IM at {endpoint} cannot read: give an https:// "
+                "(or git) URL of a published oscar-iac release",
+            )
 
 
 def _event_services(site: Site) -> Iterator[Finding]:
