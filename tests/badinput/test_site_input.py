@@ -32,6 +32,14 @@ cluster:
 """
 
 
+# A remote IM reads no file:// URL of this machine (site rule): sites that name one say
+# where the VMs fetch the project from.
+ARTIFACTS = """artifacts:
+  repo_url: https://example.org/oscar-iac/releases/oscar-iac-0.1.0.tar.gz
+  entry_url: https://example.org/oscar-iac/raw/v0.1.0
+"""
+
+
 def _site(folder: Path, extra: str = "") -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "site.yml").write_text(SITE + extra)
@@ -177,7 +185,7 @@ def test_tls_verification_off_is_loud(tmp_path: Path, cli: Cli) -> None:
             "  verify_tls: false\n",
         )
     )
-    (folder / "site.yml").write_text(text)
+    (folder / "site.yml").write_text(text + ARTIFACTS)
     loaded_err = cli("validate", str(folder)).err
     assert re.search(
         rf"warning: {re.escape(str(folder / 'site.yml'))}:6: target\.verify_tls: false: .*NOT verified",
@@ -206,7 +214,7 @@ def test_plain_http_only_for_a_loopback_im(tmp_path: Path, endpoint: str, ok: bo
             f"  endpoint: {endpoint}\n  cloud: {{kind: egi, site: S, vo: v}}\n",
         )
     )
-    (folder / "site.yml").write_text(text)
+    (folder / "site.yml").write_text(text + ARTIFACTS)
     if ok:
         load_site(folder)
     else:

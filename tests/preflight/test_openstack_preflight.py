@@ -15,6 +15,7 @@ import pytest
 
 from doubles.openstack_server import Cloud, OpenStackDouble, flavor
 from helpers.cli import CliResult
+from oscar_iac.errors import UserError
 from oscar_iac.im.tokens import Token
 from oscar_iac.preflight import openstack as po
 from oscar_iac.preflight.report import Report
@@ -146,7 +147,6 @@ def test_preflight_old_nova_cannot_check_gpu_flavours(
     [
         ("egi://IFCA-LCG2/egi_vm_images/ubuntu:99.04?vo.access.egi.eu", "not published"),
         ("ost://127.0.0.1/0b0b0b0b-0000-0000-0000-000000000000", "no image"),
-        ("appdb://IFCA-LCG2/egi.ubuntu.22.04?vo.access.egi.eu", "scheme appdb://"),
         ("egi://OTHER-SITE/egi_vm_images/ubuntu:22.04?vo.access.egi.eu", "site OTHER-SITE"),
     ],
 )
@@ -158,6 +158,18 @@ def test_preflight_image_missing(
     assert outcome == "failed" and needed == url and why in available
     assert [r.check for r in report.missing] == ["image"]
     strict(double)
+
+
+def test_preflight_appdb_image_is_refused_before_any_call(
+    double: OpenStackDouble, egi_site: Site
+) -> None:
+    # IM 2.0 has no appdb:// support (its OpenStack connector takes egi:// and ost://):
+    # the site rules refuse it at load, so preflight never asks the cloud about it.
+    with pytest.raises(UserError, match="appdb://"):
+        load_site(
+            egi_site({"image": {"url": "appdb://IFCA-LCG2/egi.ubuntu.22.04?vo.access.egi.eu"}})
+        )
+    assert double.calls == []
 
 
 def test_preflight_ost_image_by_id(double: OpenStackDouble, egi_site: Site) -> None:
@@ -307,6 +319,9 @@ cluster:
   name: c
   domain: example.org
   image: {{url: "ost://127.0.0.1/{image}"}}
+artifacts:  # a remote IM reads no file:// URL of this machine (site rule)
+  repo_url: https://example.org/oscar-iac/releases/oscar-iac-0.1.0.tar.gz
+  entry_url: https://example.org/oscar-iac/raw/v0.1.0
 """
     )
     report = po.run(load_site(site))

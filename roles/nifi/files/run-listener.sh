@@ -18,9 +18,16 @@ mv -f "$work/.listener.json.tmp" "$work/listener.json"
 # In the background with the signals forwarded: when NiFi ends this process (processor
 # terminated, NiFi shutting down) the listener gets SIGTERM too (GNU timeout passes it on)
 # and stops cleanly instead of running on as an orphan.
+# The trap is set before the child starts: a SIGTERM that arrives while it starts is
+# remembered and passed on as soon as its pid is known (no window where it is lost).
+child=""
+term=0
+trap 'term=1; if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; fi' TERM INT HUP
 timeout --kill-after=30 "$seconds" python3 "$listener" --config "$work/listener.json" &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null || true' TERM INT HUP
+if [ "$term" -eq 1 ]; then
+  kill -TERM "$child" 2>/dev/null || true
+fi
 status=0
 wait "$child" || status=$?
 while kill -0 "$child" 2>/dev/null; do
