@@ -509,3 +509,17 @@ def test_preflight_keystone_url_from_cloud_info(glue_url: str, v3: str) -> None:
     from oscar_iac.preflight.connect import keystone_base, keystone_v3
 
     assert keystone_v3(keystone_base(glue_url)) == v3
+
+
+def test_discover_preflight_prints_cloud_names_as_text(
+    double: OpenStackDouble, egi_site: Site, cli: Callable[..., CliResult]
+) -> None:
+    # Names come from the cloud: a `[/]` or `[...]` in them is text, not Rich markup
+    # (issue 11, item 5: markup crashed the printer or silently ate the brackets).
+    from doubles.openstack_server import flavor
+
+    double.cloud.flavors.append(flavor("odd[/]name", 2, 4096))
+    res = cli("discover", str(egi_site()))
+    assert res.code == 0, res.err
+    assert "odd[/]name" in res.out
+    assert "[Ubuntu/22.04/VirtualBox]" in res.out

@@ -8,12 +8,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from oscar_iac.errors import DeploymentError
-from oscar_iac.preflight.gate import gate as preflight_gate
 from oscar_iac.preflight.report import Report
 from oscar_iac.site import load_site
-from oscar_iac.site.load import LoadedSite
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -36,7 +35,10 @@ def print_report(report: Report) -> None:
         table.add_column(col, overflow="fold")
     for r in report.rows:
         s = STYLE[r.outcome]
-        table.add_row(r.check, r.needed, r.available, f"[{s}]{r.outcome}[/]", r.detail)
+        # Cells come from the cloud's answers (names, messages): text, never Rich markup.
+        table.add_row(
+            Text(r.check), Text(r.needed), Text(r.available), Text(r.outcome, s), Text(r.detail)
+        )
     out.print(table)
     out.print(f"verdict: {VERDICT[report.verdict]}  ({report.requests} API requests)")
     if report.verdict != "ready":
@@ -79,34 +81,25 @@ def discover(site: Path = SITE, as_json: bool = AS_JSON) -> None:
     if as_json:
         out.print_json(json.dumps(inv.as_dict()))
         return
-    out.print(f"project {inv.project_name} ({inv.project_id}) on {inv.site}")
+    # Names below come from the cloud: printed as text, never parsed as Rich markup.
+    out.print(f"project {inv.project_name} ({inv.project_id}) on {inv.site}", markup=False)
     flav = Table(title=f"flavours ({len(inv.flavours)})")
     for col in ("name", "vCPU", "RAM MiB", "disk GB", "extra"):
         flav.add_column(col)
     for f in inv.flavours:
         extra = ("disabled " if f.disabled else "") + f.gpu_label.lstrip(", ")
-        flav.add_row(f.name, str(f.vcpus), str(f.ram_mib), str(f.disk_gb), extra)
+        flav.add_row(Text(f.name), str(f.vcpus), str(f.ram_mib), str(f.disk_gb), Text(extra))
     out.print(flav)
     imgs = Table(title=f"images ({len(inv.images)})")
     for col in ("name", "visibility", "status", "IM url"):
         imgs.add_column(col, overflow="fold")
     for i in inv.images:
-        imgs.add_row(i["name"], i["visibility"], i["status"], i["url"])
+        imgs.add_row(*(Text(str(i[k])) for k in ("name", "visibility", "status", "url")))
     out.print(imgs)
-    out.print("external networks: " + (", ".join(n["name"] for n in inv.networks) or "none"))
-
-
-def gate(loaded: LoadedSite, ignore: bool) -> None:
-    """What `up` runs first on cloud sites (oscar_iac.preflight.gate.gate, printing)."""
-
-    def warn(text: str) -> None:
-        bold = text.startswith("WARNING")
-        head, _, rest = text.partition("\n")
-        err.print(f"[bold red]{head}[/]" if bold else f"· {head}")
-        if rest:
-            err.print(rest, markup=False, soft_wrap=True)
-
-    preflight_gate(loaded, ignore, warn)
+    out.print(
+        "external networks: " + (", ".join(n["name"] for n in inv.networks) or "none"),
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
