@@ -7,8 +7,6 @@ metadata samples under ../shared/catalog; it refuses what the real API has no ro
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import os
 import stat
 from collections.abc import Callable
@@ -22,6 +20,7 @@ import yaml
 from doubles.catalog_api_server import CatalogApiTestServer
 from doubles.oscar_server import OscarTestServer
 from helpers.cli import CliResult
+from helpers.tls import self_signed
 from oscar_iac.catalog import api as api_source
 from oscar_iac.catalog import read_folder
 from oscar_iac.catalog.api_client import FetchSettings
@@ -322,47 +321,10 @@ def test_catalog_api_timeout_is_unreachable(
     assert "no cached copy" in "\n".join(exc.value.hints)
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
-    return cert_file, key_file
-
-
 def test_catalog_api_verifies_tls(
     api_state: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     server = CatalogApiTestServer(tls=(cert, key)).start()
     try:
         settings = FetchSettings(retries=0)

@@ -23,10 +23,8 @@ example the variable registry) fails loudly.
 
 from __future__ import annotations
 
-import datetime
 import email.parser
 import email.policy
-import ipaddress
 import json
 import re
 import secrets
@@ -40,6 +38,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import nipyapi.nifi.models as models
+
+from helpers.tls import self_signed
 
 MASK = "********"
 SNAPSHOT_FIELDS = {
@@ -539,45 +539,6 @@ class NifiDouble:
         return 200, self.context_entity(c)
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "nifi-cert.pem", folder / "nifi-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
-
-
 class _Handler(BaseHTTPRequestHandler):
     double: NifiDouble
 
@@ -638,7 +599,7 @@ def start(folder: Path, username: str, password: str) -> RunningNifi:
     """Serve the double over HTTPS on a free loopback port (self-signed; `ca` trusts it)."""
     double = NifiDouble(username, password)
     double.groups[double.root_id] = FakeGroup(double.root_id, "NiFi Flow", "", "", None, 0, {})
-    cert, key = _self_signed(folder)
+    cert, key = self_signed(folder, "nifi-")
     handler = type("Handler", (_Handler,), {"double": double})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
