@@ -16,7 +16,9 @@ help: ## List targets
 # The demo needs only the package; tests add the dev tools (Ansible, Molecule, linters).
 # uv (a PyPI wheel) installs in seconds what pip takes a minute for; UV_NATIVE_TLS
 # makes it trust the system's CA store, as pip does here.
-UV := UV_NATIVE_TLS=1 $(BIN)/uv pip install --quiet --python $(BIN)/python
+# --compile-bytecode: the CLI starts from .pyc files even where PYTHONDONTWRITEBYTECODE is set
+# (without them `outputs` takes ~1.5 s instead of ~0.5 s: every import is compiled again).
+UV := UV_NATIVE_TLS=1 $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
 
 $(RUNTIME_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
