@@ -40,10 +40,6 @@ from oscar_iac.versions import pin
 KIND = "dcache"
 
 
-def _via(source: DcacheEventSource) -> str:
-    return str(getattr(source, "via", "nifi"))
-
-
 def _inputs(site: LoadedSite, source: DcacheEventSource, oscar: OscarConnection) -> FlowInputs:
     return FlowInputs(
         site=site.site.name,
@@ -195,7 +191,7 @@ def plan(
     *,
     site: LoadedSite,
 ) -> list[Change]:
-    if _via(source) != "nifi":
+    if source.via != "nifi":
         return _skip(source)
     p = _Plan(site, source, oscar, secrets)
     with session(p.conn) as nifi:
@@ -216,7 +212,7 @@ def apply(
     """Context first (the uploaded flow binds to it by name: NiFi uses an existing context
     of that name and only adds missing parameters, StandardVersionedComponentSynchronizer.
     selectParameterContext in NiFi 2.6.0), then the group, started."""
-    if _via(source) != "nifi":
+    if source.via != "nifi":
         return _skip(source)
     p = _Plan(site, source, oscar, secrets)
     sensitive = set(SENSITIVE_PARAMETERS)
@@ -260,7 +256,7 @@ def remove(
     site: LoadedSite,
 ) -> list[Change]:
     """Stop and delete our group, then our context. Refused while events are queued."""
-    if _via(source) != "nifi":
+    if source.via != "nifi":
         return _skip(source)
     conn = nifi_connection(site, secrets)
     inputs = _inputs(site, source, oscar)
