@@ -5,7 +5,7 @@ context of the same name (NiFi 2 has no variables: NIFI-12505 removed the variab
 registry; values live in parameters, secrets in sensitive parameters):
 
     GenerateFlowFile (every 30 s, primary node; content = the listener's config)
-      -> ExecuteStreamCommand `sh run-listener.sh`: runs listener.py for at most
+      -> ExecuteStreamCommand `sh run-listener.sh`: runs the listener for at most
          #{listener-run-seconds}, its dCache credential in the environment from a
          sensitive dynamic property (ExecuteStreamCommand carries
          @SupportsSensitiveDynamicProperties and passes dynamic properties to the process
@@ -92,7 +92,7 @@ def work_dir(inputs: FlowInputs) -> str:
 
 
 def listener_config(inputs: FlowInputs) -> dict[str, Any]:
-    """The listener's CONFIG.json (tools/oscar_iac/dcache/listener.py): no secret in it,
+    """The listener's CONFIG.json (tools/oscar_iac/dcache/listener/config.py): no secret in it,
     only the name of the environment variable that holds the credential."""
     work = work_dir(inputs)
     auth: dict[str, Any]
