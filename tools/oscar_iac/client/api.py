@@ -17,8 +17,8 @@ from oscar_iac.client.credentials import BasicAuth, find_token
 from oscar_iac.client.envelope import DEFAULT_INPUT_ARG, decode_answer, envelope
 from oscar_iac.client.jobs import Job, JobInfo
 from oscar_iac.errors import DeploymentError, Problem, UserError
-from oscar_iac.fdl import service_name
 from oscar_iac.im.tokens import Token
+from oscar_iac.naming import service_name
 from oscar_iac.runner.service import StoragePath, from_definition
 from oscar_iac.runner.storage import MinioStorage
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
-from oscar_iac.site import rules
+from oscar_iac.site import model, rules
 from oscar_iac.site.model import Site
 from oscar_iac.yamlpos import Loc, dotted, line_for, load_yaml_with_lines
 
@@ -42,8 +42,6 @@ def site_file(arg: Path) -> Path:
 
 def _known_keys() -> set[str]:
     """Every field name of every model of the site schema (for spelling hints)."""
-    from oscar_iac.site import model
-
     names: set[str] = set()
     for obj in vars(model).values():
         if isinstance(obj, type) and issubclass(obj, BaseModel):

@@ -21,14 +21,10 @@ from pydantic import (
     model_validator,
 )
 
+from oscar_iac.naming import OSCAR_SERVICE_NAME_MAX, SERVICE_NAME_RE
 from oscar_iac.secrets import SecretRef
 
-# OSCAR names a Kubernetes service (and a Knative service) after the OSCAR
-# service; its manager rejects names longer than 39 characters.
-OSCAR_SERVICE_NAME_MAX = 39
-
 DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)\s*$")
 _SIZE_FACTORS = {
     "B": 1,
