@@ -1,4 +1,5 @@
-"""Preflight and discovery on OpenStack and EGI sites, through openstacksdk.
+"""Stage 2 of the preflight (gate.py), and discovery, on OpenStack and EGI sites, through
+openstacksdk.
 
 `run(loaded)` checks, before any VM exists, what makes a cloud deployment fail half-way:
 compute limits (cores, RAM, instances) against front + workers + GPU workers in the
@@ -28,11 +29,11 @@ import requests
 from keystoneauth1 import exceptions as ks_exc
 
 from oscar_iac.errors import UserError
-from oscar_iac.im.preflight import vo_member
 from oscar_iac.im.tokens import MIN_VALIDITY, Token, expiry, find_token, sources
 from oscar_iac.preflight import connect as cx
 from oscar_iac.preflight.flavours import FlavourInfo, near_misses, pick, units_trap
 from oscar_iac.preflight.needs import Needs, needs
+from oscar_iac.preflight.offline import vo_member
 from oscar_iac.preflight.report import Report
 from oscar_iac.secrets import SecretResolver
 from oscar_iac.site.load import LoadedSite
