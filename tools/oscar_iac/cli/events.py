@@ -14,7 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from oscar_iac.dcache import relay as dcache_relay
 from oscar_iac.events import Change, run
 from oscar_iac.events.orchestrate import Operation
 from oscar_iac.oscar import OscarConnection, connection_for
@@ -83,6 +82,8 @@ def _do(
 
 
 def _relay(site: Path, endpoint: str | None, user: str | None, only: str | None) -> None:
+    from oscar_iac.dcache import relay as dcache_relay  # start-up speed: only `events relay`
+
     loaded = load_site(site)
     oscar = _oscar(loaded, endpoint, user)
     names = [r.source.name for r in dcache_relay.relay_sources(loaded, only)]

@@ -85,6 +85,7 @@ class Client:
     ) -> Client:
         """The OSCAR of a deployed site: endpoint from its deployment state (or `endpoint`),
         user from the site file, password from OSCAR_PASSWORD or the site's secret."""
+        # The site model (pydantic) only when a site is named: `Client(url, ...)` stays light.
         from oscar_iac.oscar import connection_for
         from oscar_iac.site import load_site
 

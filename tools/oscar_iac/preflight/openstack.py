@@ -30,6 +30,7 @@ from keystoneauth1 import exceptions as ks_exc
 
 from oscar_iac.errors import UserError
 from oscar_iac.im.tokens import MIN_VALIDITY, Token, expiry, find_token, sources
+from oscar_iac.paths import site_state_dir
 from oscar_iac.preflight import connect as cx
 from oscar_iac.preflight.flavours import FlavourInfo, near_misses, pick, units_trap
 from oscar_iac.preflight.needs import Needs, needs
@@ -161,8 +162,6 @@ def _connect(loaded: LoadedSite, token: Token | None, http: cx.Http, report: Rep
             plugin = cx.oidc_plugin(auth_url, cloud.username, value)
         else:
             assert cloud.password is not None
-            from oscar_iac.paths import site_state_dir
-
             pw = SecretResolver(
                 site_dir=loaded.directory, state_dir=site_state_dir(loaded.site.name)
             ).resolve(cloud.password, "cloud_password")

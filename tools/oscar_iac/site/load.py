@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from oscar_iac.catalog import read_folder
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
 from oscar_iac.site import model, rules
@@ -157,8 +158,6 @@ def _check_catalog(loaded: LoadedSite) -> None:
     site = loaded.site
     if site.catalog.source != "folder" or not site.models:
         return
-    from oscar_iac.catalog import read_folder
-
     location = Path(site.catalog.location).expanduser()
     root = location if location.is_absolute() else loaded.directory / location
     if not root.is_dir():
