@@ -142,6 +142,7 @@ class SecretResolver:
             raise SecretError(f"{what} {path} is not UTF-8 text") from exc
 
     def _resolve_vault(self, ref: SecretRef) -> str:
+        # Ansible is heavy: imported only for a vault: reference (start-up speed).
         import yaml
         from ansible.errors import AnsibleError
         from ansible.parsing.vault import VaultLib, VaultSecret

@@ -58,7 +58,7 @@ def main() -> None:
         _watch_idle(args[args.index("--used") + 1], float(args[args.index("--idle") + 1]))
     # IM's database holds each infrastructure's document and auth: owner-only files.
     os.umask(0o077)
-    from IM import config as im_config
+    from IM import config as im_config  # IM's server code: only in the IM process itself
 
     parser = configparser.ConfigParser()
     parser.read(cfg_path)

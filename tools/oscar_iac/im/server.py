@@ -188,7 +188,7 @@ class EmbeddedIM:
         return self
 
     def _wait_ready(self) -> None:
-        import requests
+        import requests  # start-up speed: only when an embedded IM is started
 
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:

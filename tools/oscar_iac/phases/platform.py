@@ -31,7 +31,7 @@ def wait_ready(
     poll_max: float = 5.0,
 ) -> Platform:
     """Poll until OSCAR answers both calls; DeploymentError naming what was awaited."""
-    import requests
+    import requests  # start-up speed: only when a platform is awaited
 
     session = requests.Session()
     deadline = time.monotonic() + timeout
