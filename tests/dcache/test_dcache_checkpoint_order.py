@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oscar_iac.dcache.listener import Tracker
+from oscar_iac.dcache.listener.checkpoint import Tracker
 
 
 def _reference(order: list[str], done: set[str], start: str | None) -> str | None:
