@@ -8,7 +8,7 @@ RUNTIME_STAMP := $(VENV)/.runtime
 SITE ?= inventories/local
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv demo test lint unit system-deps clean bench
+.PHONY: help venv demo test lint unit system-deps clean bench mutants
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -50,6 +50,9 @@ unit: $(STAMP) ## Fast tests only (no podman, MinIO, Molecule)
 
 test: system-deps $(STAMP) lint ## The whole test suite (what CI runs)
 	$(BIN)/pytest -q
+
+mutants: $(STAMP) ## Mutation testing of the modules that can lose data or leak (tests/mutation/scope.toml)
+	$(BIN)/python tests/mutation/run_mutants.py
 
 bench: $(STAMP) ## Run every benchmark in benchmarks/
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

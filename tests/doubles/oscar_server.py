@@ -110,6 +110,7 @@ class Call:
     path: str
     status: int
     body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,14 +172,18 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, code: int, body: object = None, raw: bytes | None = None) -> None:
             data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+            # Recorded BEFORE the answer leaves: a client that got its answer must find its
+            # call in `calls` (recorded after, a loaded machine let tests count too early).
+            with state._lock:
+                state.calls.append(
+                    Call(self.command, self.path, code, self._body, dict(self.headers.items()))
+                )
             self.send_response(code)
             if body is not None:
                 self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-            with state._lock:
-                state.calls.append(Call(self.command, self.path, code, self._body))
 
         def _basic_ok(self) -> bool:
             want = base64.b64encode(f"{state.username}:{state.password}".encode()).decode()

@@ -1,4 +1,9 @@
-"""Fixtures: the OSCAR double for /job calls and a MinIO event source on the real MinIO."""
+"""Fixtures: the project's OSCAR contract double (tests/doubles/oscar_server.py) seen
+through the two calls storage events need, and a MinIO event source on the real MinIO.
+
+MinIO's webhook calls `POST /job/<svc>` with the service's token (OSCAR v4.1.2 swagger,
+`/job/{serviceName}`); the double enforces that token and records every call with its
+headers, so a test reads what MinIO really sent."""
 
 from __future__ import annotations
 
@@ -8,22 +13,23 @@ from pathlib import Path
 import pytest
 
 from components.minio_fixture import MinioServer
-from events_minio.oscar_jobs_double import OscarJobsDouble, RunningDouble
+from doubles.oscar_server import OscarTestServer
+from events_minio.support import OscarJobs
 from oscar_iac.oscar import OscarConnection
 from oscar_iac.secrets import SecretResolver
 
 
 @pytest.fixture
-def oscar_jobs() -> Iterator[OscarJobsDouble]:
-    double = RunningDouble()
+def oscar_jobs() -> Iterator[OscarJobs]:
+    server = OscarTestServer().start()
     try:
-        yield double.state
+        yield OscarJobs(server)
     finally:
-        double.stop()
+        server.stop()
 
 
 @pytest.fixture
-def oscar_conn(oscar_jobs: OscarJobsDouble) -> OscarConnection:
+def oscar_conn(oscar_jobs: OscarJobs) -> OscarConnection:
     return OscarConnection(oscar_jobs.url, oscar_jobs.username, oscar_jobs.password)
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from components.minio_fixture import MinioServer, free_port
-from events_minio.oscar_jobs_double import OscarJobsDouble
+from events_minio.support import OscarJobs
 from helpers.cli import CliResult
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def env(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     minio_server: MinioServer,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
 ) -> None:
     monkeypatch.setenv("OSCAR_IAC_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("EDGE_MINIO_SECRET", minio_server.secret_key)
@@ -62,7 +62,7 @@ def test_cli_plan_apply_upload_remove(
     tmp_path: Path,
     minio_server: MinioServer,
     minio_bucket: str,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
 ) -> None:
     token = oscar_jobs.add_service("plants")
     site = _site(tmp_path, minio_server.url, minio_bucket, "plants")
@@ -98,7 +98,7 @@ def test_cli_plan_apply_upload_remove(
 
 @pytest.mark.usefixtures("env")
 def test_cli_unknown_bucket_exits_2_naming_file_and_field(
-    cli: Cli, tmp_path: Path, minio_server: MinioServer, oscar_jobs: OscarJobsDouble
+    cli: Cli, tmp_path: Path, minio_server: MinioServer, oscar_jobs: OscarJobs
 ) -> None:
     oscar_jobs.add_service("plants")
     site = _site(tmp_path, minio_server.url, "no-such-bucket", "plants")
@@ -112,7 +112,7 @@ def test_cli_unknown_bucket_exits_2_naming_file_and_field(
 
 @pytest.mark.usefixtures("env")
 def test_cli_unreachable_minio_exits_1(
-    cli: Cli, tmp_path: Path, minio_server: MinioServer, oscar_jobs: OscarJobsDouble
+    cli: Cli, tmp_path: Path, minio_server: MinioServer, oscar_jobs: OscarJobs
 ) -> None:
     oscar_jobs.add_service("plants")
     site = _site(tmp_path, f"http://127.0.0.1:{free_port()}", "some-bucket", "plants")
@@ -123,7 +123,7 @@ def test_cli_unreachable_minio_exits_1(
 
 @pytest.mark.usefixtures("env")
 def test_cli_without_endpoint_or_state_exits_1_with_hint(
-    cli: Cli, tmp_path: Path, minio_server: MinioServer, oscar_jobs: OscarJobsDouble
+    cli: Cli, tmp_path: Path, minio_server: MinioServer, oscar_jobs: OscarJobs
 ) -> None:
     site = _site(tmp_path, minio_server.url, "some-bucket", "plants")
     r = cli("events", "plan", str(site))
@@ -137,7 +137,7 @@ def test_cli_takes_the_oscar_endpoint_from_the_deployment_state(
     tmp_path: Path,
     minio_server: MinioServer,
     minio_bucket: str,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
 ) -> None:
     from oscar_iac.im import state
 

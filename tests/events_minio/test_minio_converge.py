@@ -23,8 +23,7 @@ import pytest
 from minio.notificationconfig import NotificationConfig
 
 from components.minio_fixture import MinioServer, start_minio, stop_minio
-from events_minio.oscar_jobs_double import OscarJobsDouble
-from events_minio.support import make_source
+from events_minio.support import OscarJobs, make_source
 from oscar_iac.errors import DeploymentError
 from oscar_iac.events import minio as backend
 from oscar_iac.oscar import OscarConnection
@@ -107,7 +106,7 @@ def slow_source(
     return source, SecretResolver(tmp_path, tmp_path / "state")
 
 
-def _wait_jobs(oscar: OscarJobsDouble, count: int, within: float = 60) -> int:
+def _wait_jobs(oscar: OscarJobs, count: int, within: float = 60) -> int:
     """Poll until `count` jobs arrived (or the deadline); return how many did."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline and len(oscar.jobs_for("plants")) < count:
@@ -118,7 +117,7 @@ def _wait_jobs(oscar: OscarJobsDouble, count: int, within: float = 60) -> int:
 def test_apply_converges_on_a_slowed_minio_that_loses_the_notification(
     slow_minio: MinioServer,
     slow_source: tuple[MinioEventSource, SecretResolver],
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -143,7 +142,7 @@ def test_apply_converges_on_a_slowed_minio_that_loses_the_notification(
 def test_apply_gives_up_at_its_deadline_naming_what_it_waited_for(
     slow_minio: MinioServer,
     slow_source: tuple[MinioEventSource, SecretResolver],
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

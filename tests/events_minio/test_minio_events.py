@@ -10,8 +10,7 @@ from urllib.parse import unquote
 import pytest
 
 from components.minio_fixture import MinioServer
-from events_minio.oscar_jobs_double import JobCall, OscarJobsDouble
-from events_minio.support import make_source
+from events_minio.support import JobCall, OscarJobs, make_source
 from oscar_iac.errors import DeploymentError, UserError
 from oscar_iac.events import minio as backend
 from oscar_iac.oscar import OscarConnection
@@ -31,9 +30,7 @@ def _put(server: MinioServer, bucket: str, key: str, data: bytes = b"x") -> None
     server.client().put_object(bucket, key, io.BytesIO(data), len(data))
 
 
-def _wait_jobs(
-    oscar: OscarJobsDouble, service: str, count: int, within: float = 30
-) -> list[JobCall]:
+def _wait_jobs(oscar: OscarJobs, service: str, count: int, within: float = 30) -> list[JobCall]:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         jobs = oscar.jobs_for(service)
@@ -58,7 +55,7 @@ def _wait_admin(server: MinioServer, within: float = 60) -> None:
 def test_upload_triggers_exactly_one_job_then_remove_restores(
     minio_server: MinioServer,
     minio_bucket: str,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     resolver: SecretResolver,
 ) -> None:
@@ -80,10 +77,13 @@ def test_upload_triggers_exactly_one_job_then_remove_restores(
     _put(minio_server, minio_bucket, "other/skip.txt")
     _put(minio_server, minio_bucket, "in/skip.bin")
     _put(minio_server, minio_bucket, "in/leaf.txt", b"leaf")
-    jobs = _wait_jobs(oscar_jobs, "plants", 1)
-    time.sleep(1.0)  # a duplicate or a filtered event would have arrived by now
-    jobs = oscar_jobs.jobs_for("plants")
-    assert len(jobs) == 1, jobs
+    # A second matching upload after them marks the end: once its job is there, the
+    # filtered uploads (made before it) had their chance, and each key came once.
+    _put(minio_server, minio_bucket, "in/marker.txt", b"marker")
+    every = _wait_jobs(oscar_jobs, "plants", 2)
+    keys = [unquote(json.loads(j.body)["Records"][0]["s3"]["object"]["key"]) for j in every]
+    assert sorted(keys) == ["in/leaf.txt", "in/marker.txt"], keys
+    jobs = [every[keys.index("in/leaf.txt")]]
     assert jobs[0].authorization == f"Bearer {token}"
     event = json.loads(jobs[0].body)
     record = event["Records"][0]
@@ -104,15 +104,25 @@ def test_upload_triggers_exactly_one_job_then_remove_restores(
         "unchanged",
     ]
 
-    _put(minio_server, minio_bucket, "in/after.txt")
-    time.sleep(1.0)
-    assert len(oscar_jobs.jobs_for("plants")) == 1  # nothing wired any more
+    # Nothing wired any more: with a probe source on another prefix of the same bucket,
+    # an upload to the old prefix and then one to the probe's: the probe's job arrives,
+    # the old source's does not.
+    oscar_jobs.add_service("probe")
+    probe = make_source(minio_server, minio_bucket, "probe", prefix="probe/")
+    backend.apply(probe, oscar_conn, resolver)
+    try:
+        _put(minio_server, minio_bucket, "in/after.txt")
+        _put(minio_server, minio_bucket, "probe/mark.txt")
+        assert len(_wait_jobs(oscar_jobs, "probe", 1)) == 1, "the probe upload made no job"
+        assert len(oscar_jobs.jobs_for("plants")) == 2
+    finally:
+        backend.remove(probe, oscar_conn, resolver)
 
 
 def test_new_token_is_an_update_and_others_entries_survive_remove(
     minio_server: MinioServer,
     minio_bucket: str,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     resolver: SecretResolver,
 ) -> None:
@@ -165,7 +175,7 @@ def test_new_token_is_an_update_and_others_entries_survive_remove(
 
 def test_unknown_bucket_is_bad_input_and_nothing_is_created(
     minio_server: MinioServer,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     resolver: SecretResolver,
 ) -> None:
@@ -196,7 +206,7 @@ def test_missing_service_is_bad_input_and_minio_untouched(
 def test_wrong_credentials_are_bad_input(
     minio_server: MinioServer,
     minio_bucket: str,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     resolver: SecretResolver,
     monkeypatch: pytest.MonkeyPatch,
@@ -212,7 +222,7 @@ def test_wrong_credentials_are_bad_input(
 
 def test_unreachable_minio_is_a_deployment_error(
     minio_server: MinioServer,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     resolver: SecretResolver,
 ) -> None:
@@ -230,7 +240,7 @@ def test_unreachable_minio_is_a_deployment_error(
 def test_apply_resumes_after_a_run_that_died_before_the_restart(
     minio_server: MinioServer,
     minio_bucket: str,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     resolver: SecretResolver,
 ) -> None:
@@ -255,7 +265,7 @@ def test_apply_resumes_after_a_run_that_died_before_the_restart(
 def test_verify_reads_the_targets_online_status_from_minio(
     minio_server: MinioServer,
     minio_bucket: str,
-    oscar_jobs: OscarJobsDouble,
+    oscar_jobs: OscarJobs,
     oscar_conn: OscarConnection,
     resolver: SecretResolver,
 ) -> None:

@@ -69,18 +69,27 @@ def test_role_vars_reach_the_play_intact(im_serialisation: str) -> None:
         assert decoded == expected, (im_serialisation, conf)
 
 
-def test_json_role_vars_break_under_im_master(im_serialisation: str) -> None:
-    # The old form (role variables as a JSON string input) becomes invalid YAML when
-    # IM wraps it as '"%s"': this is why the input is base64 now.
-    text = json.dumps({"oscar_iac_cluster_fqdn": "a.b", "k3s_ha": False})
-    line = "oscar_iac_role_vars: " + (
-        _serialize_like_im_master(text) if im_serialisation == "im-master" else json.dumps(text)
-    )
+def test_rendered_role_vars_survive_im_master_where_json_would_not(im_serialisation: str) -> None:
+    # 4e: what tools/ renders as the `oscar_iac_role_vars` input must come out of IM's
+    # input serialisation (both behaviours) byte for byte; the old form (the JSON text of
+    # the same variables) does not survive IM master's '"%s"' wrapping. A renderer that
+    # went back to JSON (or any text with a quote, backslash or newline) fails here.
+    loaded = load_site(REPO / "inventories" / "egi-example")
+    doc = yaml.safe_load(render_tosca(template_context(loaded, offline=True)))
+    confs = doc["topology_template"]["node_templates"]
+    values = {
+        conf["interfaces"]["Standard"]["configure"]["inputs"]["oscar_iac_role_vars"]
+        for conf in (confs["front_conf"], confs["wn_conf"])
+    }
+    assert len(values) == 1
+    (value,) = values
+    serialise = _serialize_like_im_master if im_serialisation == "im-master" else json.dumps
+    assert yaml.safe_load("v: " + serialise(value))["v"] == value
+    assert json.loads(base64.b64decode(value)) == role_vars(loaded.site)
+    old_form = json.dumps(role_vars(loaded.site))
     if im_serialisation == "im-master":
         with pytest.raises(yaml.YAMLError):
-            yaml.safe_load(line)
-    else:
-        assert yaml.safe_load(line)["oscar_iac_role_vars"] == text
+            yaml.safe_load("v: " + serialise(old_form))
 
 
 def _front_connections(radl_text: str) -> list[bool]:

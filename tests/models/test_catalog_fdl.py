@@ -10,6 +10,7 @@ turns each call style into a DEEPaaS call (tests/runner runs the real DEEPaaS).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import stat
@@ -255,3 +256,42 @@ def test_cli_list_and_fdl(cli: Callable[..., CliResult], tmp_path: Path) -> None
     assert cli("models", "fdl", "no-such-module", "--catalog", str(CATALOG)).code == 2
     assert cli("models", "fdl", "ai4os-dev-env", "--catalog", str(CATALOG)).code == 2
     assert cli("models", "list", "--catalog", str(tmp_path / "missing")).code == 2
+
+
+def test_untagged_catalog_image_gets_the_tag_and_a_tagged_one_keeps_its_own() -> None:
+    """The catalog names `ai4oshub/ai4os-demo-app` (links.docker_image, no tag): OSCAR's
+    service gets it with `:latest`, the tag Docker Hub's AI4OS images are published under
+    (the default of docker's reference grammar, distribution/reference `normalize.go`).
+    A reference with its own tag or a registry port keeps exactly what it names."""
+    demo = read_module(CATALOG / "ai4os" / "ai4os-demo-app")
+    assert demo.image == "ai4oshub/ai4os-demo-app"
+    assert service_definition(demo)["image"] == "ai4oshub/ai4os-demo-app:latest"
+    assert service_definition(demo, image_tag="1.2.0")["image"] == "ai4oshub/ai4os-demo-app:1.2.0"
+    for ref in (
+        "ai4oshub/ai4os-demo-app:2.0.1",
+        "registry.example.org:5000/ai4oshub/demo:3",
+        "ghcr.io/grycap/cowsay@sha256:" + "a" * 64,
+    ):
+        assert service_definition(dataclasses.replace(demo, image=ref))["image"] == ref
+    port_only = "registry.example.org:5000/ai4oshub/demo"
+    assert (
+        service_definition(dataclasses.replace(demo, image=port_only))["image"]
+        == port_only + ":latest"
+    )
+
+
+@pytest.mark.parametrize(("replicas", "min_scale", "max_scale"), [(0, 0, 4), (1, 1, 4), (3, 3, 12)])
+def test_replicas_set_the_synchronous_scale(replicas: int, min_scale: int, max_scale: int) -> None:
+    """`overrides.replicas` is the number of warm pods (OSCAR's `synchronous.min_scale`,
+    types.Service in the v4.1.2 swagger); the ceiling is four per warm pod and never 0:
+    Knative reads max-scale 0 as "unlimited" (knative.dev docs, autoscaling/scale-bounds),
+    so replicas 0 (scale to zero) must still bound the service."""
+    demo = read_module(CATALOG / "ai4os" / "ai4os-demo-app")
+    spec = ModelSpec.model_validate(
+        {"module": "ai4os-demo-app", "overrides": {"replicas": replicas}}
+    )
+    assert service_definition(demo, spec)["synchronous"] == {
+        "min_scale": min_scale,
+        "max_scale": max_scale,
+    }
+    assert "synchronous" not in service_definition(demo)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 import requests
 import yaml
@@ -15,7 +16,9 @@ from doubles.oscar_server import OscarTestServer
 from helpers.cli import CliResult
 
 REPO = Path(__file__).resolve().parents[2]
-CATALOG = Path(os.environ.get("OSCAR_IAC_SHARED", REPO.parent / "shared")) / "catalog"
+SHARED = Path(os.environ.get("OSCAR_IAC_SHARED", REPO.parent / "shared"))
+CATALOG = SHARED / "catalog"
+SWAGGER = SHARED / "specs" / "oscar-swagger-v4.1.2.yaml"
 
 
 @pytest.fixture
@@ -117,9 +120,20 @@ def test_services_registered_match_the_contract(site: Path, oscar_server: OscarT
 
     conn = OscarConnection(oscar_server.url, oscar_server.username, oscar_server.password)
     registry.apply(conn, load_site(site))
-    for svc in oscar_server.services.values():
+    # Literals from the catalog samples (links.docker_image; module names made DNS labels):
+    # an apply that registered nothing, or the wrong images, fails here.
+    assert {name: svc["image"] for name, svc in oscar_server.services.items()} == {
+        "ai4os-demo-app": "ai4oshub/ai4os-demo-app:latest",
+        "plants-classification": "ai4oshub/plants-classification:latest",
+        "deep-oc-plants-classification-tf": "deephdc/deep-oc-plants-classification-tf:latest",
+    }
+    schema = yaml.safe_load(SWAGGER.read_text())["definitions"]
+    service_schema = {**schema["types.Service"], "definitions": schema}
+    for name, svc in oscar_server.services.items():
+        jsonschema.validate(svc, service_schema)  # OSCAR v4.1.2's types.Service
         assert svc["labels"]["oscar-iac/site"] == "local"
-        assert json.dumps(svc)  # stored as sent; the double validated it against types.Service
+        assert svc["labels"]["oscar-iac/managed"] == "true"
+        assert svc["input"] == [{"storage_provider": "minio.default", "path": f"{name}/in"}]
 
 
 def test_dcache_input_comes_from_the_sites_dcache_source(
@@ -165,3 +179,29 @@ def test_dcache_input_comes_from_the_sites_dcache_source(
         i["storage_provider"] != "webdav.dcache"
         for i in oscar_server.services["ai4os-demo-app"]["input"]
     )
+
+
+def test_another_sites_managed_services_are_never_ours(
+    cli: Callable[..., CliResult], site: Path, oscar_server: OscarTestServer
+) -> None:
+    """Two sites may share one OSCAR. A service that oscar-iac manages for ANOTHER site
+    (labels oscar-iac/managed=true, oscar-iac/site=other) is neither planned, updated nor
+    removed by this site's commands: `models remove` deleting it would lose that site's
+    service."""
+    ep = ["--oscar-endpoint", oscar_server.url]
+    auth = (oscar_server.username, oscar_server.password)
+    theirs = {
+        "name": "their-model",
+        "image": "ai4oshub/ai4os-demo-app:latest",
+        "script": "true",
+        "labels": {"oscar-iac/managed": "true", "oscar-iac/site": "other"},
+    }
+    resp = requests.post(f"{oscar_server.url}/system/services", json=theirs, auth=auth, timeout=5)
+    assert resp.status_code == 201
+    planned = cli("models", "plan", str(site), *ep)
+    assert planned.code == 0 and "their-model" not in planned.out
+    assert cli("models", "apply", str(site), *ep).code == 0
+    assert "their-model" not in _actions(cli("models", "apply", str(site), *ep))
+    assert cli("models", "remove", str(site), *ep).code == 0
+    assert set(oscar_server.services) == {"their-model"}
+    assert oscar_server.services["their-model"]["labels"]["oscar-iac/site"] == "other"
