@@ -72,6 +72,16 @@ def connection_for(
     state.claim(loaded)
     if isinstance(site.target, OscarTarget):
         return _existing_cluster(loaded, site.target, endpoint, user)
+    if endpoint is None and _embedded_dummy(loaded):
+        raise DeploymentError(
+            f"site '{site.name}' has no OSCAR to {command.split()[-1]}: its embedded IM runs "
+            "the Dummy cloud, which boots no VM, so nothing answers at its endpoints",
+            hints=[
+                f"oscar-iac {command} {loaded.directory} --oscar-endpoint URL   (an OSCAR "
+                "you have)",
+                "deploy a real cluster: see README 'Describing a new site'",
+            ],
+        )
     if endpoint is None:
         endpoint = _state_endpoint(site.name)
         if endpoint is None:
@@ -98,6 +108,14 @@ def connection_for(
             ) from e
     # TLS verification stays on: a self-signed OSCAR needs its CA in the system store.
     return OscarConnection(endpoint, user or site.stack.oscar.username, password)
+
+
+def _embedded_dummy(loaded: LoadedSite) -> bool:
+    """The embedded default site: IM's Dummy cloud, no VM, no OSCAR behind its outputs."""
+    from oscar_iac.site.model import ImTarget, LocalCloud
+
+    tgt = loaded.site.target
+    return isinstance(tgt, ImTarget) and isinstance(tgt.cloud, LocalCloud)
 
 
 def _existing_cluster(

@@ -20,7 +20,7 @@ from oscar_python.client import Client
 
 from oscar_iac.catalog import CatalogModel, read_folder
 from oscar_iac.catalog import api as catalog_api
-from oscar_iac.errors import DeploymentError, Problem, UserError
+from oscar_iac.errors import DeploymentError, Problem, UserError, short_reason
 from oscar_iac.fdl import MANAGED_LABEL, service_definition, service_name
 from oscar_iac.oscar import OscarConnection
 from oscar_iac.site.load import LoadedSite
@@ -156,7 +156,14 @@ def _managed(cl: Client, site: str) -> dict[str, dict[str, Any]]:
     except requests.HTTPError as exc:
         raise _http_error(exc, "list services") from exc
     except requests.RequestException as exc:
-        raise DeploymentError(f"cannot reach OSCAR: {exc}") from exc
+        url = getattr(exc.request, "url", None) or "its endpoint"
+        raise DeploymentError(
+            f"cannot reach OSCAR at {str(url).split('/system/')[0]}: {short_reason(exc)}",
+            hints=[
+                "is the cluster up, and does its endpoint resolve from here? `oscar-iac "
+                "status` on the site tells; --oscar-endpoint URL names another"
+            ],
+        ) from exc
     return {
         s["name"]: s
         for s in services
