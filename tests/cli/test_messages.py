@@ -67,20 +67,27 @@ def test_the_hosts_extra_brings_ansible_and_the_readme_names_it() -> None:
 
 
 def test_models_plan_on_the_local_site_says_what_why_and_next(tmp_path: Path, cli: Cli) -> None:
+    """After `up` of the embedded default site its state names endpoints nothing serves."""
+    from oscar_iac.im import state
+
     site = _copy(tmp_path)
+    url = "https://oscar-local.oscar.localhost"
+    state.save(state.Deployment(site="local", im_url="embedded", outputs={"oscar_endpoint": url}))
     res = cli("models", "plan", str(site))
     assert res.code == 1
     lines = res.err.splitlines()
     assert "HTTPSConnectionPool" not in res.err and "unknown time" not in res.err
     assert "fetched just now" not in res.err  # nothing was fetched: the site has no models
     assert lines[0].endswith("the site lists no models, so it was not asked")
-    assert lines[1].startswith("failed: site 'local' has no OSCAR to plan: ")
-    assert "Dummy cloud" in lines[1]
-    assert (
-        lines[2]
-        == f"  next: oscar-iac models plan {site} --oscar-endpoint URL   (an OSCAR you have)"
+    assert lines[1].startswith(f"failed: cannot reach OSCAR at {url}: ")
+    assert lines[1].endswith(
+        "; site 'local' runs IM's Dummy cloud, which boots no VM, so nothing answers at its "
+        "endpoints"
     )
-    assert not (tmp_path / "state" / "local" / "secrets" / "oscar_password").exists()
+    assert lines[2:] == [
+        "  next: --oscar-endpoint URL names an OSCAR you have",
+        "  next: for a real cluster: see README 'Describing a new site'",
+    ]
 
 
 def test_an_unreachable_server_is_named_in_one_short_reason() -> None:

@@ -72,16 +72,6 @@ def connection_for(
     state.claim(loaded)
     if isinstance(site.target, OscarTarget):
         return _existing_cluster(loaded, site.target, endpoint, user)
-    if endpoint is None and _embedded_dummy(loaded):
-        raise DeploymentError(
-            f"site '{site.name}' has no OSCAR to {command.split()[-1]}: its embedded IM runs "
-            "the Dummy cloud, which boots no VM, so nothing answers at its endpoints",
-            hints=[
-                f"oscar-iac {command} {loaded.directory} --oscar-endpoint URL   (an OSCAR "
-                "you have)",
-                "deploy a real cluster: see README 'Describing a new site'",
-            ],
-        )
     if endpoint is None:
         endpoint = _state_endpoint(site.name)
         if endpoint is None:
@@ -110,12 +100,28 @@ def connection_for(
     return OscarConnection(endpoint, user or site.stack.oscar.username, password)
 
 
-def _embedded_dummy(loaded: LoadedSite) -> bool:
-    """The embedded default site: IM's Dummy cloud, no VM, no OSCAR behind its outputs."""
+def unreachable(loaded: LoadedSite, url: str, reason: str) -> DeploymentError:
+    """OSCAR did not answer: what failed and why on one line, then what to do. On the
+    embedded default site (IM's Dummy cloud) the reason is that no VM was ever booted."""
     from oscar_iac.site.model import ImTarget, LocalCloud
 
     tgt = loaded.site.target
-    return isinstance(tgt, ImTarget) and isinstance(tgt.cloud, LocalCloud)
+    if isinstance(tgt, ImTarget) and isinstance(tgt.cloud, LocalCloud):
+        return DeploymentError(
+            f"cannot reach OSCAR at {url}: {reason}; site '{loaded.site.name}' runs IM's "
+            "Dummy cloud, which boots no VM, so nothing answers at its endpoints",
+            hints=[
+                "--oscar-endpoint URL names an OSCAR you have",
+                "for a real cluster: see README 'Describing a new site'",
+            ],
+        )
+    return DeploymentError(
+        f"cannot reach OSCAR at {url}: {reason}",
+        hints=[
+            f"oscar-iac status {loaded.directory}   (is the cluster up?)",
+            "--oscar-endpoint URL names another OSCAR",
+        ],
+    )
 
 
 def _existing_cluster(

@@ -150,20 +150,17 @@ def desired(
     return out
 
 
-def _managed(cl: Client, site: str) -> dict[str, dict[str, Any]]:
+def _managed(cl: Client, loaded: LoadedSite) -> dict[str, dict[str, Any]]:
+    from oscar_iac.oscar import unreachable
+
+    site = loaded.site.name
     try:
         services = cl.list_services().json() or []
     except requests.HTTPError as exc:
         raise _http_error(exc, "list services") from exc
     except requests.RequestException as exc:
-        url = getattr(exc.request, "url", None) or "its endpoint"
-        raise DeploymentError(
-            f"cannot reach OSCAR at {str(url).split('/system/')[0]}: {short_reason(exc)}",
-            hints=[
-                "is the cluster up, and does its endpoint resolve from here? `oscar-iac "
-                "status` on the site tells; --oscar-endpoint URL names another"
-            ],
-        ) from exc
+        url = str(getattr(exc.request, "url", None) or "its endpoint").split("/system/")[0]
+        raise unreachable(loaded, url, short_reason(exc)) from exc
     return {
         s["name"]: s
         for s in services
@@ -189,7 +186,7 @@ def plan(
     catalog: dict[str, CatalogModel] | None = None,
 ) -> list[ServiceChange]:
     want = {} if remove_all else desired(loaded, catalog)
-    have = _managed(client(conn), loaded.site.name)
+    have = _managed(client(conn), loaded)
     changes: list[ServiceChange] = []
     for name, svc in sorted(want.items()):
         module = svc["labels"].get("oscar-iac/module", "")
