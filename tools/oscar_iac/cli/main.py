@@ -83,18 +83,18 @@ def paragraphs(help_text: str) -> str:
     return "\n\n".join(out)
 
 
-def tidy(cmd: click.Command, piped: bool) -> None:
+def tidy(cmd: click.Command, piped: bool, ctx: click.Context) -> None:
     """Help that reads as written: paragraphs (see `paragraphs`); on/off flags show no
     `<bool>` type. Piped (not a terminal): click's plain layout, no boxes, no colours."""
     if cmd.help:
         cmd.help = paragraphs(cmd.help)
-    for param in cmd.params:
-        if getattr(param, "is_flag", False):
+    for param in [*cmd.params, cmd.get_help_option(ctx)]:
+        if param is not None and getattr(param, "is_flag", False):
             param.metavar = ""  # Typer's Rich help shows a flag's metavar as its type
     if piped and hasattr(cmd, "rich_markup_mode"):
         cmd.rich_markup_mode = None
     for sub in getattr(cmd, "commands", {}).values():
-        tidy(sub, piped)
+        tidy(sub, piped, ctx)
 
 
 def _area_app(area: str) -> typer.Typer:
@@ -125,7 +125,7 @@ class LazyGroup(TyperGroup):
         cmd = group.get_command(ctx, cmd_name) if isinstance(group, TyperGroup) else group
         if cmd is None or cmd.name != cmd_name:
             return None
-        tidy(cmd, piped=not sys.stdout.isatty())
+        tidy(cmd, piped=not sys.stdout.isatty(), ctx=ctx)
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
