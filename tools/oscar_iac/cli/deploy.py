@@ -299,10 +299,16 @@ def down(
     existing = nodes_cloud(loaded.site) is not None
     if not yes:
         what = "(the machines stay)" if existing else "and all its VMs"
-        if not typer.confirm(
+        question = (
             f"Remove what `up` made for site '{loaded.site.name}' (events, models, "
             f"infrastructure {what})?"
-        ):
+        )
+        try:
+            agreed = typer.confirm(question)
+        except typer.Abort:  # end of input or Ctrl-C at the prompt: a "no"
+            agreed = False
+            ui.err_line("")
+        if not agreed:
             ui.err_line(
                 f"nothing removed: site '{loaded.site.name}' keeps its event wiring, models "
                 f"and infrastructure (`oscar-iac down {site} --yes` removes them without asking)"
