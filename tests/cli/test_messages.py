@@ -160,7 +160,10 @@ def test_events_relay_without_relay_sources_is_one_message(cli: Cli, tmp_path: P
     res = cli("events", "relay", str(_copy(tmp_path)))
     assert res.code == 2 and res.out == ""
     assert "relaying" not in res.err
-    assert len(res.err.splitlines()) == 1 and "no dCache event source with `via: relay`" in res.err
+    assert (
+        len(res.err.splitlines()) == 1
+        and "no dcache event source with via: relay in this site" in res.err
+    )
 
 
 def test_up_help_lists_the_phases() -> None:

@@ -157,8 +157,8 @@ def relay(
             Problem(
                 loaded.path,
                 "events",
-                "no dCache event source with `via: relay` in this site: nothing to relay "
-                "(add one, see README 'dCache events')",
+                "no dcache event source with via: relay in this site: nothing to relay "
+                "(see README 'dCache events' to add one)",
             )
         )
     oscar = _oscar(loaded, oscar_endpoint, oscar_user)
