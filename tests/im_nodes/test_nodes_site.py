@@ -34,7 +34,8 @@ def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     key = tmp_path / "id_test"
     key.write_text("not a real key\n")
     key.chmod(0o600)
-    text = (folder / "site.yml").read_text().replace("file:~/.ssh/id_ed25519", f"file:{key}")
+    text = (folder / "site.yml").read_text().replace("file:ssh-key.REPLACE-ME", f"file:{key}")
+    assert f"file:{key}" in text
     (folder / "site.yml").write_text(text)
     return folder
 

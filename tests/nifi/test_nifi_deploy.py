@@ -8,6 +8,7 @@ nipyapi's models and NiFi 2.x's paths and rules) and OSCAR (doubles.oscar_server
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,8 @@ def _events(cli: Cli, op: str, site: Path, oscar: OscarTestServer) -> CliResult:
 def _actions(out: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for line in out.splitlines():
-        cells = [c.strip() for c in line.split("│") if c.strip()]
+        # Piped (as here) a table is plain aligned lines: columns apart by 2+ spaces.
+        cells = [c.strip() for c in re.split(r"│| {2,}", line) if c.strip()]
         if len(cells) >= 4 and cells[1] == "dcache":
             # Rich may shorten the object column: the kind of object is enough here.
             obj = cells[2]

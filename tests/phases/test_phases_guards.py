@@ -237,6 +237,9 @@ def test_phases_hosts_infrastructure_runs_the_site_playbook(
     exe.write_text(STAND_IN)
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    # `up` prefers the ansible-playbook beside its interpreter (the venv's real one):
+    # this test's stand-in takes its place.
+    monkeypatch.setattr("oscar_iac.phases.hosts.find_ansible_playbook", lambda: str(exe))
     monkeypatch.setenv("STAND_IN_ARGS", str(tmp_path / "args"))
     monkeypatch.setenv("STAND_IN_CODE", str(code))
     monkeypatch.setenv("STAND_IN_FAIL", "1" if code else "0")

@@ -50,3 +50,21 @@ class DeploymentError(OscarIacError):
     def __init__(self, message: str, hints: list[str] | None = None) -> None:
         super().__init__(message)
         self.hints: list[str] = list(hints or [])
+
+
+def short_reason(exc: BaseException) -> str:
+    """The innermost reason of a requests/urllib3 error, without the noise
+    (`HTTPSConnectionPool(...): Max retries exceeded ... (Caused by ...)`): e.g.
+    "[Errno -2] Name or service not known"."""
+    inner: BaseException = exc
+    while True:
+        nxt = getattr(inner, "reason", None) or inner.__cause__ or inner.__context__
+        if not isinstance(nxt, BaseException) or nxt is inner:
+            break
+        inner = nxt
+    text = str(inner) or type(inner).__name__
+    if "Failed to resolve" in text or "Name or service not known" in text:
+        return "its host name does not resolve (DNS)"
+    if "Connection refused" in text:
+        return "the connection was refused"
+    return text.split(": ", 1)[-1] if text.startswith("<") else text

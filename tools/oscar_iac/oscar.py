@@ -100,6 +100,30 @@ def connection_for(
     return OscarConnection(endpoint, user or site.stack.oscar.username, password)
 
 
+def unreachable(loaded: LoadedSite, url: str, reason: str) -> DeploymentError:
+    """OSCAR did not answer: what failed and why on one line, then what to do. On the
+    embedded default site (IM's Dummy cloud) the reason is that no VM was ever booted."""
+    from oscar_iac.site.model import ImTarget, LocalCloud
+
+    tgt = loaded.site.target
+    if isinstance(tgt, ImTarget) and isinstance(tgt.cloud, LocalCloud):
+        return DeploymentError(
+            f"cannot reach OSCAR at {url}: {reason}; site '{loaded.site.name}' runs IM's "
+            "Dummy cloud, which boots no VM, so nothing answers at its endpoints",
+            hints=[
+                "--oscar-endpoint URL names an OSCAR you have",
+                "for a real cluster: see README 'Describing a new site'",
+            ],
+        )
+    return DeploymentError(
+        f"cannot reach OSCAR at {url}: {reason}",
+        hints=[
+            f"oscar-iac status {loaded.directory}   (is the cluster up?)",
+            "--oscar-endpoint URL names another OSCAR",
+        ],
+    )
+
+
 def _existing_cluster(
     loaded: LoadedSite, tgt: OscarTarget, endpoint: str | None, user: str | None
 ) -> OscarConnection:

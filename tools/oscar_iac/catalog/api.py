@@ -52,9 +52,12 @@ class ApiCatalog:
     rejected: dict[str, str] = field(default_factory=dict)  # listed, malformed (whole list)
     from_cache: bool = False
     data_at: float | None = None  # when the oldest piece of data used was fetched
+    asked: bool = True  # False: nothing was needed (a site with no models), nothing read
 
     def note(self) -> str:
         """One line for people: where the data came from and how old it is."""
+        if not self.asked:
+            return f"catalog API {self.location}: the site lists no models, so it was not asked"
         if not self.from_cache:
             return f"catalog API {self.location}: fetched just now (kept for offline use)"
         when = api_cache.age(self.data_at) if self.data_at is not None else "at an unknown time"
@@ -132,6 +135,8 @@ def load(
     folder = api_cache.cache_dir(site_name, location)
     snap = api_cache.load(folder, location)
     wanted = None if modules is None else list(dict.fromkeys(modules))
+    if wanted == []:  # nothing to fetch, nothing to date: say so instead of "just now"
+        return ApiCatalog(location, asked=False)
     if not refresh and snap.root is not None:
         if wanted is None and snap.names is not None:
             usable = all(n in snap.modules or n in snap.rejected for n in snap.names)

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import requests
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -21,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from oscar_iac.airgap import Artifact, Status, artifacts, fetch, status
+from oscar_iac.cli import ui
 from oscar_iac.errors import DeploymentError, UserError
 
 airgap_app = typer.Typer(
@@ -32,7 +31,6 @@ airgap_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-out = Console(highlight=False)
 VERSIONS = typer.Option(
     None, "--versions", help="Another versions file (default: the project's versions.yml)."
 )
@@ -43,7 +41,8 @@ def _table(rows: list[tuple[Artifact, str]]) -> Table:
     table = Table("component", "artifact", "status", "sha256", box=None)
     for art, state in rows:
         colour = "green" if state == Status.OK.value else "red"
-        table.add_row(art.component, art.name, f"[{colour}]{state}[/]", art.sha256[:16] or "-")
+        sha = art.sha256 if not ui.is_terminal() else art.sha256[:16]
+        table.add_row(ui.safe(art.component), ui.safe(art.name), ui.safe(state, colour), sha or "-")
     return table
 
 
@@ -75,8 +74,9 @@ def list_(
         return
     table = Table("component", "artifact", "sha256", "url", box=None)
     for art in artifacts(versions):
-        table.add_row(art.component, art.name, art.sha256 or "[red]not pinned[/]", art.url)
-    out.print(table)
+        sha = ui.safe(art.sha256) if art.sha256 else ui.safe("not pinned", "red")
+        table.add_row(ui.safe(art.component), ui.safe(art.name), sha, ui.safe(art.url))
+    ui.show(table)
 
 
 @airgap_app.command("verify")
@@ -88,7 +88,7 @@ def verify(folder: Path = FOLDER, versions: Path | None = VERSIONS) -> None:
     if not folder.is_dir():
         raise UserError(f"{folder}: not a folder")
     rows = [(art, status(art, folder)) for art in artifacts(versions)]
-    out.print(_table([(a, s.value) for a, s in rows]))
+    ui.show(_table([(a, s.value) for a, s in rows]))
     _summary([s for _, s in rows])
 
 
@@ -112,8 +112,9 @@ def fetch_(folder: Path = FOLDER, versions: Path | None = VERSIONS) -> None:
             BarColumn(),
             DownloadColumn(),
             TransferSpeedColumn(),
-            console=out,
+            console=ui.out(),
             transient=True,
+            disable=not ui.is_terminal(),
         ) as bar,
     ):
         for art in artifacts(versions):
@@ -125,11 +126,11 @@ def fetch_(folder: Path = FOLDER, versions: Path | None = VERSIONS) -> None:
             try:
                 state = fetch(art, folder, session=session, progress=advance)
             except requests.RequestException as exc:
-                out.print(f"[red]{escape(art.name)}[/]: {escape(str(exc))}")
+                ui.err_line(str(exc), label=art.name, style="red")
                 state = Status.MISSING
             bar.remove_task(task)
             rows.append((art, state))
-    out.print(_table([(a, s.value) for a, s in rows]))
+    ui.show(_table([(a, s.value) for a, s in rows]))
     _summary([s for _, s in rows])
 
 

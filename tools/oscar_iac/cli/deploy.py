@@ -19,6 +19,8 @@ from oscar_iac.cli import ui
 if TYPE_CHECKING:
     from oscar_iac.site.load import LoadedSite
 
+# The phase names of `up`, in order (oscar_iac.phases.run.PHASES; a test checks they match).
+PHASE_NAMES = "preflight, infrastructure, platform, models, events, smoke, summary"
 SITE = typer.Argument(
     ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
 )
@@ -47,9 +49,12 @@ def _load(site: Path) -> LoadedSite:
 
 
 def _print_outputs(outputs: dict[str, object]) -> None:
-    """`key: value` lines in a stable (sorted) order; values printed as text."""
+    """`key: value` lines in a stable (sorted) order; values printed as text. A value IM
+    did not report (null) says so instead of Python's `None`."""
     for key in sorted(outputs):
-        ui.line(ui.text(f"{key}:", "bold"), str(outputs[key]))
+        value = outputs[key]
+        shown = "(not reported by IM)" if value is None else str(value)
+        ui.line(ui.text(f"{key}:", "bold"), shown)
 
 
 class CliReporter:
@@ -83,10 +88,14 @@ def _phases(flag: list[str] | None) -> set[str]:
 def up(
     site: Path = SITE,
     only: list[str] | None = typer.Option(
-        None, "--only", help="Run only these phases (repeat or comma-separate)."
+        None,
+        "--only",
+        help=f"Run only these phases (repeat or comma-separate): {PHASE_NAMES}.",
     ),
     skip: list[str] | None = typer.Option(
-        None, "--skip", help="Do not run these phases (repeat or comma-separate)."
+        None,
+        "--skip",
+        help=f"Do not run these phases (repeat or comma-separate): {PHASE_NAMES}.",
     ),
     timeout: float = TIMEOUT,
     platform_timeout: float = typer.Option(
@@ -223,7 +232,7 @@ def outputs(
 def logs(
     site: Path = SITE,
     vm: str | None = typer.Option(None, "--vm", help="One VM's log (its id, see `status`)."),
-    tail: int = typer.Option(0, "--tail", "-n", help="Only the last N lines (0: all)."),
+    tail: int = typer.Option(0, "--tail", "-n", min=0, help="Only the last N lines (0: all)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until IM finishes."),
 ) -> None:
     """Show IM's contextualization log for the infrastructure or one VM.
@@ -290,11 +299,21 @@ def down(
     existing = nodes_cloud(loaded.site) is not None
     if not yes:
         what = "(the machines stay)" if existing else "and all its VMs"
-        typer.confirm(
+        question = (
             f"Remove what `up` made for site '{loaded.site.name}' (events, models, "
-            f"infrastructure {what})?",
-            abort=True,
+            f"infrastructure {what})?"
         )
+        try:
+            agreed = typer.confirm(question)
+        except typer.Abort:  # end of input or Ctrl-C at the prompt: a "no"
+            agreed = False
+            ui.err_line("")
+        if not agreed:
+            ui.err_line(
+                f"nothing removed: site '{loaded.site.name}' keeps its event wiring, models "
+                f"and infrastructure (`oscar-iac down {site} --yes` removes them without asking)"
+            )
+            raise typer.Exit(1)
     phases.down(loaded, reporter=CliReporter(quiet=True))
 
 

@@ -6,21 +6,23 @@ what each does.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from oscar_iac.cli import ui
+from oscar_iac.errors import Problem, UserError
 from oscar_iac.events import Change, run
 from oscar_iac.events.orchestrate import Operation
 from oscar_iac.oscar import OscarConnection, connection_for
 from oscar_iac.site import load_site
 from oscar_iac.site.load import LoadedSite
 
-console = Console(highlight=False)
 events_app = typer.Typer(
     help="Storage events → OSCAR services (external MinIO webhooks, dCache via NiFi).\n\n"
     "Example: oscar-iac events plan inventories/egi-example",
@@ -48,8 +50,6 @@ def _oscar(loaded: LoadedSite, endpoint: str | None, user: str | None) -> OscarC
 def _show(title: str, changes: list[Change]) -> None:
     from rich.text import Text
 
-    from oscar_iac.cli import ui
-
     # Names, objects and details come from the site and the servers: text, not markup.
     table = Table(title=Text(title))
     for col in ("source", "kind", "object", "action", "detail"):
@@ -63,20 +63,36 @@ def _show(title: str, changes: list[Change]) -> None:
             Text(c.action, colour[c.action]),
             Text(c.detail),
         )
-    ui.out().print(table)
+    ui.show(table)
     counts = {a: sum(1 for c in changes if c.action == a) for a in colour}
     ui.line(", ".join(f"{n} {a}" for a, n in counts.items() if n) or "no event sources")
+
+
+def _known_source(loaded: LoadedSite, only: str | None) -> None:
+    """`--source NAME` must name one of the site's event sources (exit 2 otherwise)."""
+    names = [e.name for e in loaded.site.events]
+    if only is not None and only not in names:
+        raise UserError(
+            Problem(
+                loaded.path,
+                "events",
+                f"--source {only!r}: no event source of that name; "
+                f"the site's sources: {', '.join(names) or 'none'}",
+            )
+        )
 
 
 def _do(
     op: Operation, site: Path, endpoint: str | None, user: str | None, only: str | None
 ) -> None:
     loaded = load_site(site)
+    _known_source(loaded, only)
     if not loaded.site.events:
-        console.print(f"site '{loaded.site.name}' has no event sources")
+        ui.line(f"site '{loaded.site.name}' has no event sources: nothing to {op}")
         return
     oscar = _oscar(loaded, endpoint, user)
-    with console.status(f"events {op}: {len(loaded.site.events)} source(s)…"):
+    busy = f"events {op}: {len(loaded.site.events)} source(s)…"
+    with ui.err().status(busy) if ui.is_terminal(sys.stderr) else nullcontext():
         changes = run(loaded, oscar, op, only=only)
     _show(f"events {op} — {loaded.site.name}", changes)
 
@@ -85,9 +101,19 @@ def _relay(site: Path, endpoint: str | None, user: str | None, only: str | None)
     from oscar_iac.dcache import relay as dcache_relay  # start-up speed: only `events relay`
 
     loaded = load_site(site)
-    oscar = _oscar(loaded, endpoint, user)
+    _known_source(loaded, only)
     names = [r.source.name for r in dcache_relay.relay_sources(loaded, only)]
-    console.print(f"relaying dCache events of {', '.join(names) or 'no source'} (Ctrl-C stops)")
+    if not names:
+        raise UserError(
+            Problem(
+                loaded.path,
+                "events",
+                "no dcache event source with via: relay in this site: nothing to relay "
+                "(see README 'dCache events' to add one)",
+            )
+        )
+    oscar = _oscar(loaded, endpoint, user)
+    ui.line(f"relaying dCache events of {', '.join(names)} (Ctrl-C stops)")
     dcache_relay.run(loaded, oscar, only)
 
 

@@ -11,6 +11,7 @@ application, every area imported) is still available for tests and documentation
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +62,41 @@ def _version() -> None:
     print(__version__)
 
 
+def paragraphs(help_text: str) -> str:
+    """A docstring as paragraphs that any width can wrap: the lines of a paragraph are
+    joined (a terminal or a pager wraps them whole, never mid-sentence at the source's
+    line ends), and each `Example:` line stays a paragraph of its own."""
+    out: list[str] = []
+    for para in inspect.cleandoc(help_text).split("\n\n"):
+        prose: list[str] = []
+        for raw in para.splitlines():
+            line = raw.strip()
+            if line.startswith("Example:"):
+                if prose:
+                    out.append(" ".join(prose))
+                    prose = []
+                out.append(line)
+            elif line:
+                prose.append(line)
+        if prose:
+            out.append(" ".join(prose))
+    return "\n\n".join(out)
+
+
+def tidy(cmd: click.Command, piped: bool, ctx: click.Context) -> None:
+    """Help that reads as written: paragraphs (see `paragraphs`); on/off flags show no
+    `<bool>` type. Piped (not a terminal): click's plain layout, no boxes, no colours."""
+    if cmd.help:
+        cmd.help = paragraphs(cmd.help)
+    for param in [*cmd.params, cmd.get_help_option(ctx)]:
+        if param is not None and getattr(param, "is_flag", False):
+            param.metavar = ""  # Typer's Rich help shows a flag's metavar as its type
+    if piped and hasattr(cmd, "rich_markup_mode"):
+        cmd.rich_markup_mode = None
+    for sub in getattr(cmd, "commands", {}).values():
+        tidy(sub, piped, ctx)
+
+
 def _area_app(area: str) -> typer.Typer:
     """A Typer app with only one area's commands (imports that area)."""
     import typer
@@ -86,9 +122,11 @@ class LazyGroup(TyperGroup):
         import typer.main
 
         group = typer.main.get_command(_area_app(COMMANDS[cmd_name][0]))
-        if isinstance(group, TyperGroup):
-            return group.get_command(ctx, cmd_name)
-        return group if group.name == cmd_name else None
+        cmd = group.get_command(ctx, cmd_name) if isinstance(group, TyperGroup) else group
+        if cmd is None or cmd.name != cmd_name:
+            return None
+        tidy(cmd, piped=not sys.stdout.isatty(), ctx=ctx)
+        return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -144,6 +182,8 @@ def report(exc: OscarIacError) -> int:
 def run() -> None:
     """Console entry point: click handles usage errors (exit 2) and Ctrl-C; we handle ours."""
     try:
-        cli.main(prog_name="oscar-iac")
+        # Piped, help lines are not cut at 80 columns: click wraps to terminal_width.
+        wide = None if sys.stdout.isatty() else 10_000
+        cli.main(prog_name="oscar-iac", terminal_width=wide)
     except OscarIacError as exc:
         sys.exit(report(exc))

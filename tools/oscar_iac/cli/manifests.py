@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
+from oscar_iac.cli import ui
 from oscar_iac.errors import UserError
 from oscar_iac.kube.validate import kubernetes_version, manifest_files, validate_files
 
@@ -17,7 +17,6 @@ manifests_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-out = Console(highlight=False)
 
 
 @manifests_app.command("validate")
@@ -43,8 +42,8 @@ def validate(
     if problems:
         raise UserError(problems)
     for item in checked:
-        out.print(f"ok  {item.kind:<22} {item.name:<32} {item.file}", markup=False)
-    out.print(f"{len(checked)} objects valid for Kubernetes {version}", markup=False)
+        ui.line(f"ok  {item.kind:<22} {item.name:<32} {item.file}")
+    ui.line(f"{len(checked)} objects valid for Kubernetes {version}")
 
 
 def register(app: typer.Typer) -> None:

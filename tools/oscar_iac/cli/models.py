@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from oscar_iac import registry
 from oscar_iac.catalog import CatalogModel, read_folder
+from oscar_iac.cli import ui
 from oscar_iac.errors import UserError
 from oscar_iac.fdl import fdl_document, service_definition
 from oscar_iac.oscar import connection_for
@@ -23,7 +23,6 @@ models_app = typer.Typer(
     help="Catalog models as OSCAR services.\n\nExample: oscar-iac models list --catalog ./catalog --inference-only",
     no_args_is_help=True,
 )
-out = Console(highlight=False)
 CATALOG = typer.Option(
     None, "--catalog", help="A folder of catalog modules (a git checkout or metadata only)."
 )
@@ -37,15 +36,14 @@ REFRESH = typer.Option(
     "--refresh",
     help="Catalog API: fetch again instead of using the site's cached copy.",
 )
-err = Console(stderr=True, highlight=False)
 
 
 def _note(cat: registry.SiteCatalog) -> None:
     """Where an API catalog's data came from and how old it is (stderr: --json stays clean)."""
-    if cat.note:
-        err.print(cat.note, soft_wrap=True)
+    if cat.note:  # it quotes the site's catalog.location: text, never markup
+        ui.err_line(cat.note)
     for warning in cat.warnings:
-        err.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+        ui.err_line(warning, label="warning", style="yellow")
 
 
 def _load(loaded: LoadedSite, modules: list[str] | None, refresh: bool) -> registry.SiteCatalog:
@@ -55,9 +53,9 @@ def _load(loaded: LoadedSite, modules: list[str] | None, refresh: bool) -> regis
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=ui.err(),
         transient=True,
-        disable=not err.is_terminal,
+        disable=not ui.err().is_terminal,
     ) as bar:
         task = bar.add_task("modules", total=None)
         cat = registry.load_catalog(
@@ -103,10 +101,6 @@ def list_(
 
     Example: oscar-iac models list --site inventories/egi-example --refresh
     """
-    from rich.text import Text
-
-    from oscar_iac.cli import ui
-
     models = [m for m in _catalog(catalog, site, refresh) if m.inference or not inference_only]
     if as_json:
         rows = [
@@ -138,20 +132,18 @@ def list_(
     for m in models:
         r = m.resources
         table.add_row(
-            Text(m.module),
-            Text(m.title),
-            Text(m.image),
+            ui.safe(m.module),
+            ui.safe(m.title),
+            ui.safe(m.image),
             f"{r.cpu:g}",
             f"{r.memory_mb} MB",
             str(r.gpu),
             "yes" if m.inference else "no",
         )
-    console = ui.out()
-    if wide:
-        from rich.console import Console
-
-        console = Console(highlight=False, soft_wrap=True, width=ui.UNLIMITED)
-    console.print(table)
+    if wide and ui.is_terminal():
+        ui.out().print(table, width=ui.UNLIMITED)
+    else:
+        ui.show(table)  # piped: whole values, plain aligned lines
 
 
 @models_app.command("fdl")
@@ -187,7 +179,7 @@ def fdl(
         typer.echo(text, nl=False)
     else:
         output.write_text(text)
-        out.print(f"wrote {output}", markup=False)
+        ui.line(f"wrote {output}")
 
 
 SITE_ARG = typer.Argument(
@@ -202,15 +194,11 @@ USER = typer.Option(
 
 
 def _show(changes: list[registry.ServiceChange]) -> None:
-    from rich.text import Text
-
-    from oscar_iac.cli import ui
-
     table = Table("service", "action", "module", box=None)
     for c in changes:
         style = {"create": "green", "update": "yellow", "delete": "red"}.get(c.action, "dim")
-        table.add_row(Text(c.service), Text(c.action, style=style), Text(c.module))
-    ui.out().print(table)
+        table.add_row(ui.safe(c.service), ui.safe(c.action, style), ui.safe(c.module))
+    ui.show(table)
 
 
 @models_app.command("plan")

@@ -6,30 +6,28 @@ import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from oscar_iac.cli import ui
 from oscar_iac.errors import DeploymentError
 from oscar_iac.preflight.report import Report
 from oscar_iac.site import load_site
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 SITE = typer.Argument(
     ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
 )
 AS_JSON = typer.Option(False, "--json", help="Print JSON.")
 STYLE = {"ok": "green", "failed": "red", "not checked": "yellow"}
 VERDICT = {
-    "ready": "[green]ready[/]: the site has what this deployment needs",
-    "missing": "[red]missing[/]: the site lacks what the failed rows name",
-    "unchecked": "[yellow]unchecked[/]: some checks could not run (see the rows)",
+    "ready": ("green", "the site has what this deployment needs"),
+    "missing": ("red", "the site lacks what the failed rows name"),
+    "unchecked": ("yellow", "some checks could not run (see the rows)"),
 }
 
 
 def print_report(report: Report) -> None:
-    table = Table(title=f"preflight: {report.site}", show_lines=False)
+    table = Table(title=Text(f"preflight: {report.site}"), show_lines=False)
     table.add_column("check", no_wrap=True)
     for col in ("needed", "available", "result", "detail"):
         table.add_column(col, overflow="fold")
@@ -39,10 +37,16 @@ def print_report(report: Report) -> None:
         table.add_row(
             Text(r.check), Text(r.needed), Text(r.available), Text(r.outcome, s), Text(r.detail)
         )
-    out.print(table)
-    out.print(f"verdict: {VERDICT[report.verdict]}  ({report.requests} API requests)")
+    ui.show(table)
+    colour, meaning = VERDICT[report.verdict]
+    ui.line(
+        "verdict:",
+        ui.text(f"{report.verdict}:", colour),
+        f"{meaning}  ({report.requests} API requests)",
+    )
     if report.verdict != "ready":
-        out.print(report.summary(), markup=False, soft_wrap=True)
+        for line in report.summary().splitlines():
+            ui.line(line)
 
 
 def preflight(site: Path = SITE, as_json: bool = AS_JSON) -> None:
@@ -58,7 +62,7 @@ def preflight(site: Path = SITE, as_json: bool = AS_JSON) -> None:
 
     report = po.run(load_site(site))
     if as_json:
-        out.print_json(json.dumps(report.as_dict()))
+        typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         print_report(report)
     if report.verdict != "ready":
@@ -79,27 +83,24 @@ def discover(site: Path = SITE, as_json: bool = AS_JSON) -> None:
     except cx.Unreachable as exc:
         raise DeploymentError(f"could not list the site's project: {exc}") from exc
     if as_json:
-        out.print_json(json.dumps(inv.as_dict()))
+        typer.echo(json.dumps(inv.as_dict(), indent=2))
         return
     # Names below come from the cloud: printed as text, never parsed as Rich markup.
-    out.print(f"project {inv.project_name} ({inv.project_id}) on {inv.site}", markup=False)
+    ui.line(f"project {inv.project_name} ({inv.project_id}) on {inv.site}")
     flav = Table(title=f"flavours ({len(inv.flavours)})")
     for col in ("name", "vCPU", "RAM MiB", "disk GB", "extra"):
         flav.add_column(col)
     for f in inv.flavours:
         extra = ("disabled " if f.disabled else "") + f.gpu_label.lstrip(", ")
         flav.add_row(Text(f.name), str(f.vcpus), str(f.ram_mib), str(f.disk_gb), Text(extra))
-    out.print(flav)
+    ui.show(flav)
     imgs = Table(title=f"images ({len(inv.images)})")
     for col in ("name", "visibility", "status", "IM url"):
         imgs.add_column(col, overflow="fold")
     for i in inv.images:
         imgs.add_row(*(Text(str(i[k])) for k in ("name", "visibility", "status", "url")))
-    out.print(imgs)
-    out.print(
-        "external networks: " + (", ".join(n["name"] for n in inv.networks) or "none"),
-        markup=False,
-    )
+    ui.show(imgs)
+    ui.line("external networks: " + (", ".join(n["name"] for n in inv.networks) or "none"))
 
 
 def register(app: typer.Typer) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import base64
 import shutil
+import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from oscar_iac.cli import ui
 from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.runner import Invocation, RunResult, load_service, run_invocation
 
@@ -20,18 +20,23 @@ services_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
-err = Console(stderr=True, highlight=False)
 
 
 def _show(result: RunResult, service: str, variables: list[str], secret_names: list[str]) -> None:
     hidden = ", ".join(variables + [f"{n} (secret)" for n in secret_names]) or "none"
-    err.print(
-        f"[dim]service {escape(str(service))}; its environment variables (values not shown): "
-        f"{escape(str(hidden))}[/]"
-    )
-    err.rule("script output (stdout + stderr)", style="dim")
-    err.print(result.log.rstrip(), markup=False, soft_wrap=True)
-    err.rule(style="dim")
+    ui.err_line(f"service {service}; its environment variables (values not shown): {hidden}")
+    log = result.log.rstrip()
+    if not ui.is_terminal(sys.stderr):  # the container's colours stay out of files and pipes
+        ui.err_line("--- script output (stdout + stderr) ---")
+        for line in ui.strip_escapes(log).splitlines():
+            ui.err_line(line)
+        ui.err_line("---")
+        return
+    ui.err().rule("script output (stdout + stderr)", style="dim")
+    from rich.text import Text
+
+    ui.err().print(Text.from_ansi(log))  # the container's colours, never markup
+    ui.err().rule(style="dim")
 
 
 def _write_outputs(result: RunResult, output: Path) -> list[Path]:
@@ -45,18 +50,23 @@ def _write_outputs(result: RunResult, output: Path) -> list[Path]:
     return written
 
 
+def _echo(text: str) -> None:
+    """Text from the container on stdout; piped, without its escape codes (colours)."""
+    typer.echo(text if ui.is_terminal() else ui.strip_escapes(text))
+
+
 def _print_result(result: RunResult, sync: bool) -> None:
     """The result on stdout: the output files' text (a /run call's decoded answer)."""
     if sync and not result.outputs:
-        typer.echo(result.response().decode("utf-8", errors="replace"))
+        _echo(result.response().decode("utf-8", errors="replace"))
         return
     for name, data in result.outputs.items():
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            err.print(f"{name}: {len(data)} bytes (binary)", markup=False)
+            ui.err_line(f"{name}: {len(data)} bytes (binary)")
             continue
-        typer.echo(text.rstrip("\n"))
+        _echo(text.rstrip("\n"))
 
 
 @services_app.command("try")
@@ -111,7 +121,7 @@ def try_(
     _show(result, svc.name, [v for v in svc.variables if v not in secret_names], secret_names)
     if output is not None:
         for path in _write_outputs(result, output):
-            err.print(f"wrote {path}", markup=False)
+            ui.err_line(f"wrote {path}")
     if result.exit_code != 0:
         raise DeploymentError(
             f"the script of service {svc.name} exited with code {result.exit_code} (output above)",

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich.console import Console
 
+from oscar_iac.cli import ui
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.render import RenderedSite, render_site, summary_yaml
 from oscar_iac.site import load_site
-
-console = Console(highlight=False)
 
 SITE_ARG = typer.Argument(
     ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
@@ -33,25 +31,29 @@ def validate(site: Path = SITE_ARG) -> None:
     Example: oscar-iac validate inventories/local
     """
     loaded = load_site(site)
+    ok = ui.text("ok", "green")
     if loaded.site.target.kind == "oscar":  # an existing OSCAR: no documents for IM
-        from rich.text import Text
-
         tgt = loaded.site.target
-        console.print(
-            Text.assemble(
-                ("ok", "green"),
-                f" {loaded.site.name}: an existing OSCAR at {getattr(tgt, 'endpoint', '')} "
-                f"({len(loaded.site.models)} model(s), {len(loaded.site.events)} event source(s))",
-            )
+        ui.line(
+            ok,
+            f"{loaded.site.name}: an existing OSCAR at {getattr(tgt, 'endpoint', '')} "
+            f"({len(loaded.site.models)} model(s), {len(loaded.site.events)} event source(s))",
         )
         return
     rendered = render_site(loaded, translate=True)
     s = rendered.summary
-    console.print(
-        f"[green]ok[/] {s['site']}: {s['target']}"
+    if rendered.inventory:  # the hosts target: Ansible on the hosts, IM is not involved
+        groups = rendered.inventory["all"]["children"].values()
+        hosts = sum(len(g.get("hosts", {})) for g in groups)
+        how = f"; Ansible inventory of {hosts} host(s) for ansible-playbook (IM is not used)"
+    else:
+        how = f"; TOSCA translated by IM to {rendered.radl.count('system ')} RADL system(s)"
+    ui.line(
+        ok,
+        f"{s['site']}: {s['target']}"
         + (f"/{s['cloud']}" if s["cloud"] else "")
         + f", cluster {s['cluster']}, {s['workers']} worker(s)"
-        + f"; TOSCA translated by IM to {rendered.radl.count('system ')} RADL system(s)"
+        + how,
     )
 
 
@@ -94,7 +96,7 @@ def render(
         files["hosts.yml"] = "---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False)
     _write_all(output, files)
     for name in files:
-        console.print(f"wrote {output / name}", markup=False)
+        ui.line(f"wrote {output / name}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,41 +1,84 @@
-"""How commands print: whole lines, untrusted text as text.
+"""How commands print: the one place output is produced.
 
 - Messages are never cut at the terminal width: `soft_wrap=True` leaves wrapping to
   the terminal, so piped output and narrow terminals get whole lines.
-- When stdout is not a terminal, tables are laid out without a width limit (no cell
-  is folded at 80 columns).
+- When a stream is not a terminal (a pipe, a file), it gets plain text: no ANSI codes,
+  no width limit, no "…", and tables (`table`) become plain aligned lines with whole
+  values (`--json` is there for programs).
 - Text that comes from outside (site values, catalog titles, IM and OSCAR messages,
-  log lines) is passed as `rich.text.Text` or printed with `markup=False`, never
-  parsed as Rich markup: `[/]` or `ok: [front]` are printed as they are.
+  log lines) is never parsed as Rich markup: `safe()` makes it a `rich.text.Text`
+  (`[/]`, `[bold]` or `ok: [front]` are printed as they are); `line`/`err_line` take
+  plain strings and `Styled` parts; a `str` cell of a table is markup written here.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
+UNLIMITED = 10_000  # columns when the output is not a terminal
+GAP = "  "  # between the columns of a piped table
+
+# CSI and OSC escape sequences (colours, cursor moves, titles) and other C0 controls
+# except tab and newline: what a container's or a server's output may carry.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def is_terminal(stream: TextIO | None = None) -> bool:
+    """True when `stream` (default stdout) is an interactive terminal."""
+    s = sys.stdout if stream is None else stream
+    try:
+        return s.isatty()
+    except (AttributeError, ValueError):  # a closed or odd stream
+        return False
+
+
+def console(stderr: bool = False) -> Console:
+    """A Rich console for stdout or stderr. Not a terminal: no width limit (nothing is
+    folded or cut), no colours or other escape codes, long lines kept whole."""
     from rich.console import Console
 
-UNLIMITED = 10_000  # columns for tables when the output is not a terminal
+    terminal = is_terminal(sys.stderr if stderr else sys.stdout)
+    return Console(
+        stderr=stderr,
+        highlight=False,
+        soft_wrap=True,
+        width=None if terminal else UNLIMITED,
+        no_color=not terminal,
+        force_terminal=terminal,
+    )
 
 
 @cache
 def out() -> Console:
-    from rich.console import Console
-
-    wide = None if sys.stdout.isatty() else UNLIMITED
-    return Console(highlight=False, soft_wrap=True, width=wide)
+    return console()
 
 
 @cache
 def err() -> Console:
-    from rich.console import Console
+    return console(stderr=True)
 
-    wide = None if sys.stderr.isatty() else UNLIMITED
-    return Console(stderr=True, highlight=False, soft_wrap=True, width=wide)
+
+def strip_escapes(value: str) -> str:
+    """`value` without ANSI escape sequences or control characters (tab, newline kept)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", value))
+
+
+def safe(value: object, style: str = "") -> Text:
+    """Untrusted text (from a site, a catalog, a server) as a Rich `Text`: never markup."""
+    from rich.text import Text
+
+    return Text(str(value), style=style)
 
 
 @dataclass(frozen=True)
@@ -55,7 +98,7 @@ def line(*parts: object, style: str = "") -> None:
     """Print parts joined by a space on stdout, as text. Piped output is written
     without Rich at all (no styles to render, and Rich costs start-up time)."""
     items = [p if isinstance(p, Styled) else Styled(str(p)) for p in parts]
-    if not sys.stdout.isatty():
+    if not is_terminal():
         print(" ".join(i.value for i in items), flush=False)
         return
     from rich.text import Text
@@ -66,7 +109,7 @@ def line(*parts: object, style: str = "") -> None:
 
 def err_line(message: str, label: str = "", style: str = "") -> None:
     """One line on stderr: an optional styled label, then the message as text."""
-    if not sys.stderr.isatty():
+    if not is_terminal(sys.stderr):
         print(f"{label}: {message}" if label else message, file=sys.stderr)
         return
     from rich.text import Text
@@ -76,3 +119,42 @@ def err_line(message: str, label: str = "", style: str = "") -> None:
         t.append(f"{label}: ", style=style)
     t.append(message)
     err().print(t)
+
+
+def plain(cell: RenderableType) -> str:
+    """A table cell's text: a `Text` as it is, a `str` cell as the markup it is."""
+    from rich.text import Text
+
+    if isinstance(cell, Text):
+        return cell.plain
+    if isinstance(cell, str):
+        return Text.from_markup(cell).plain
+    return str(cell)
+
+
+def aligned(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Plain aligned lines: each column as wide as its widest value, nothing cut."""
+    body = [list(r) for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+    lines = []
+    for row in [list(headers), *body]:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        lines.append(GAP.join(cells).rstrip())
+    return lines
+
+
+def show(table: Table, stderr: bool = False) -> None:
+    """Print a Rich table: as laid out by Rich on a terminal; piped, as its title line
+    then plain aligned lines with every value whole (no wrapping, no "…", no ANSI)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if is_terminal(stream):
+        (err() if stderr else out()).print(table)
+        return
+    headers = [plain(c.header) for c in table.columns]
+    columns = [[plain(cell) for cell in c.cells] for c in table.columns]
+    rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
+    title = plain(table.title) if table.title is not None else ""
+    # Multi-line cells become one line each: a piped row stays one line.
+    rows = [[" ".join(c.split()) if "\n" in c else c for c in r] for r in rows]
+    lines = ([title] if title else []) + aligned(headers, rows)
+    print("\n".join(lines), file=stream)

@@ -34,7 +34,16 @@ class Login:
     port: int = 22
 
 
+PLACEHOLDER = "PLACEHOLDER, NOT A KEY"  # inventories/nodes-example/ssh-key.REPLACE-ME
+
+
 def _pkey(text: str) -> paramiko.PKey:
+    if text.startswith(PLACEHOLDER):
+        raise DeploymentError(
+            "the SSH key is the sample's placeholder (ssh-key.REPLACE-ME), not a key: point "
+            "target.cloud.key at your private key (e.g. file:~/.ssh/id_ed25519 with "
+            "OSCAR_IAC_SECRET_DIRS=~/.ssh) or put the key in that file"
+        )
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
             return cls.from_private_key(io.StringIO(text))

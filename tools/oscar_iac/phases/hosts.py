@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -22,15 +23,28 @@ from oscar_iac.paths import data_path, site_state_dir
 from oscar_iac.site.load import LoadedSite
 
 
+def find_ansible_playbook() -> str | None:
+    """The `ansible-playbook` installed beside the running interpreter (the virtualenv's
+    bin, so `.venv/bin/oscar-iac` works without activating), else the one on PATH."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("ansible-playbook")
+
+
 def run_site_playbook(loaded: LoadedSite, progress: Callable[[str], None]) -> str:
     """Run playbooks/site.yml on the site's hosts; return the recap line(s)."""
     from oscar_iac.render import render_site
 
-    exe = shutil.which("ansible-playbook")
+    exe = find_ansible_playbook()
     if exe is None:
         raise DeploymentError(
-            "ansible-playbook is not installed (the hosts target runs it)",
-            hints=["pip install ansible  (the full package: it bundles the collections)"],
+            f"ansible-playbook is not installed beside {sys.executable} nor on PATH "
+            "(the hosts target runs it)",
+            hints=[
+                f"{Path(sys.executable).parent / 'pip'} install 'oscar-iac[hosts]'   "
+                "(Ansible with its bundled collections, about 290 MB)"
+            ],
         )
     rendered = render_site(loaded, translate=False)
     inventory = site_state_dir(loaded.site.name) / "hosts.yml"

@@ -29,12 +29,16 @@ def wait_ready(
     timeout: float,
     progress: Callable[[str], None] = lambda _: None,
     poll_max: float = 5.0,
+    rerun: str = "oscar-iac up SITE --only platform",
 ) -> Platform:
-    """Poll until OSCAR answers both calls; DeploymentError naming what was awaited."""
+    """Poll until OSCAR answers both calls; DeploymentError naming what was awaited and
+    for how long (measured: the last try is made at the deadline, not before it).
+    `rerun` is the command that tries again (with the site path the user typed)."""
     import requests  # start-up speed: only when a platform is awaited
 
     session = requests.Session()
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     delay = 0.2
     last = "no answer yet"
     while True:
@@ -74,11 +78,13 @@ def wait_ready(
             last = f"{type(exc).__name__}"
         except ValueError:
             last = "/system/config answered something that is not JSON"
-        if time.monotonic() + delay > deadline:
+        now = time.monotonic()
+        if now >= deadline:
             raise DeploymentError(
-                f"OSCAR at {conn.url} was not ready within {timeout:.0f} s (waited for /health "
-                f"and an authenticated /system/config; last: {last})",
-                hints=[f"curl -s {conn.url}/health", "oscar-iac up SITE --only platform"],
+                f"OSCAR at {conn.url} was not ready after {now - started:.1f} s of waiting "
+                f"(limit {timeout:g} s; waited for /health and an authenticated "
+                f"/system/config; last: {last})",
+                hints=[f"curl -s {conn.url}/health", f"{rerun} --platform-timeout SECONDS"],
             )
-        time.sleep(delay)
+        time.sleep(min(delay, deadline - now))
         delay = min(poll_max, delay * 2)

@@ -206,10 +206,17 @@ def _record_host_outputs(loaded: LoadedSite) -> None:
     st.save(dep)
 
 
+def _rerun(loaded: LoadedSite) -> str:
+    """The command that runs the platform phase again, with the site path as typed."""
+    return f"oscar-iac up {loaded.directory} --only platform"
+
+
 def _platform(ctx: Context) -> str:
     from oscar_iac.phases.platform import wait_ready
 
-    ctx.platform = wait_ready(ctx.oscar(), ctx.platform_timeout, ctx.reporter.progress)
+    ctx.platform = wait_ready(
+        ctx.oscar(), ctx.platform_timeout, ctx.reporter.progress, rerun=_rerun(ctx.loaded)
+    )
     backend = ctx.platform.serverless_backend or "none"
     return f"OSCAR at {ctx.platform.url} answers (serverless backend: {backend})"
 
@@ -244,7 +251,9 @@ def _smoke(ctx: Context) -> str:
     from oscar_iac.phases.platform import wait_ready
 
     if ctx.platform is None:  # platform done earlier (resumed) or skipped: ask once more
-        ctx.platform = wait_ready(ctx.oscar(), ctx.platform_timeout, ctx.reporter.progress)
+        ctx.platform = wait_ready(
+            ctx.oscar(), ctx.platform_timeout, ctx.reporter.progress, rerun=_rerun(ctx.loaded)
+        )
     # swagger v4.1.2 `types.Config.serverless_backend`: "Openfaas | Knative"; empty: async only.
     knative = ctx.platform.serverless_backend.lower() == "knative"
     ctx.reporter.progress("smoke test: calling one model")
@@ -282,9 +291,17 @@ def _credentials(loaded: LoadedSite) -> list[str]:
     secrets = site_state_dir(site.name) / "secrets"
 
     def where(ref: str, name: str) -> str:
-        if ref == "generate":
-            return f"generated, in {secrets / name} (0600)"
-        return f"from {ref}"
+        if ref != "generate":
+            return f"from {ref}"
+        path = secrets / name
+        if path.is_file():  # name only a file that is there
+            return f"generated, in {path} (0600)"
+        if isinstance(tgt, ImTarget) and isinstance(tgt.cloud, LocalCloud):
+            return (
+                "not generated: the embedded Dummy cloud boots no front node to make it "
+                f"(on a real cluster it appears in {path}, 0600)"
+            )
+        return f"not generated yet: it appears in {path} (0600) once the front is configured"
 
     if isinstance(tgt, OscarTarget):
         if tgt.auth == "token":
@@ -460,9 +477,12 @@ def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]
     if dep is None or not (
         has_infra or any(_touched(dep, p) for p in ("infrastructure", "models", "events"))
     ):
-        raise UserError(
-            f"site '{name}' has no deployment recorded; run: oscar-iac up {loaded.directory}"
+        # Nothing to undo is not an error: `down` twice leaves the same state as once.
+        rep.info(
+            f"nothing to remove: site '{name}' has no deployment recorded "
+            f"(already down, or never up; `oscar-iac up {loaded.directory}` deploys it)"
         )
+        return []
     steps: list[DownStep] = []
 
     def oscar_or_none() -> OscarConnection | None:

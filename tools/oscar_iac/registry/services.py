@@ -21,9 +21,9 @@ from oscar_python.client import Client
 
 from oscar_iac.catalog import CatalogModel, read_folder
 from oscar_iac.catalog import api as catalog_api
-from oscar_iac.errors import DeploymentError, Problem, UserError
+from oscar_iac.errors import DeploymentError, Problem, UserError, short_reason
 from oscar_iac.fdl import MANAGED_LABEL, service_definition, service_name
-from oscar_iac.oscar import OscarConnection
+from oscar_iac.oscar import OscarConnection, unreachable
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import DcacheEventSource
 
@@ -151,13 +151,15 @@ def desired(
     return out
 
 
-def _managed(cl: Client, site: str) -> dict[str, dict[str, Any]]:
+def _managed(cl: Client, loaded: LoadedSite) -> dict[str, dict[str, Any]]:
+    site = loaded.site.name
     try:
         services = cl.list_services().json() or []
     except requests.HTTPError as exc:
         raise _http_error(exc, "list services") from exc
     except requests.RequestException as exc:
-        raise DeploymentError(f"cannot reach OSCAR: {exc}") from exc
+        url = str(getattr(exc.request, "url", None) or "its endpoint").split("/system/")[0]
+        raise unreachable(loaded, url, short_reason(exc)) from exc
     return {
         s["name"]: s
         for s in services
@@ -183,7 +185,7 @@ def plan(
     catalog: dict[str, CatalogModel] | None = None,
 ) -> list[ServiceChange]:
     want = {} if remove_all else desired(loaded, catalog)
-    have = _managed(client(conn), loaded.site.name)
+    have = _managed(client(conn), loaded)
     changes: list[ServiceChange] = []
     for name, svc in sorted(want.items()):
         module = svc["labels"].get("oscar-iac/module", "")

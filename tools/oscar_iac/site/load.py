@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import re
 import sys
+import types
+import typing
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +54,56 @@ def _known_keys() -> set[str]:
     return names
 
 
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models an annotation refers to (through Optional, unions, lists)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += _models_in(arg)
+    origin = typing.get_origin(annotation)
+    if origin is not None and origin not in (typing.Union, types.UnionType, list, dict):
+        found += _models_in(origin)
+    return found
+
+
+@cache
+def _key_homes() -> dict[str, tuple[str, ...]]:
+    """Every key of the site schema -> the dotted places where it is allowed
+    (list items as `events[]`), for "it belongs under ..." hints."""
+    homes: dict[str, list[str]] = {}
+
+    def walk(model: type[BaseModel], prefix: str, seen: frozenset[type]) -> None:
+        for name, info in model.model_fields.items():
+            key = info.alias or name
+            place = f"{prefix}.{key}" if prefix else key
+            homes.setdefault(key, []).append(place)
+            listed = typing.get_origin(info.annotation) is list or any(
+                typing.get_origin(a) is list for a in typing.get_args(info.annotation)
+            )
+            for sub in _models_in(info.annotation):
+                if sub not in seen:
+                    walk(sub, place + ("[]" if listed else ""), seen | {sub})
+
+    walk(Site, "", frozenset({Site}))
+    return {k: tuple(dict.fromkeys(v)) for k, v in homes.items()}
+
+
+def _unknown_key_hint(loc: tuple[Any, ...]) -> str:
+    """Where a misplaced key belongs, else the closest known spelling."""
+    key = str(loc[-1]) if loc else ""
+    here = re.sub(r"\[\d+\]", "[]", dotted(loc))
+    homes = [h for h in _key_homes().get(key, ()) if h != here]
+    if homes:
+        return f" ('{key}' is not allowed here; it belongs at {' or '.join(homes[:3])})"
+    close = difflib.get_close_matches(key, sorted(_known_keys()), n=1, cutoff=0.75)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
 def _friendly(err: dict[str, Any]) -> str:
     kind = err.get("type", "")
     if kind == "extra_forbidden":
-        loc = err.get("loc", ())
-        key = str(loc[-1]) if loc else ""
-        close = difflib.get_close_matches(key, sorted(_known_keys()), n=1, cutoff=0.75)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = _unknown_key_hint(tuple(err.get("loc", ())))
         return f"unknown key{hint}; see inventories/*/site.yml for the known keys"
     if kind == "missing":
         return "required field is missing"
