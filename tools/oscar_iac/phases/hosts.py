@@ -18,8 +18,9 @@ from pathlib import Path
 import yaml
 
 from oscar_iac.errors import DeploymentError
-from oscar_iac.paths import data_path, site_state_dir
+from oscar_iac.paths import data_path
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import site_state_dir
 
 
 def run_site_playbook(loaded: LoadedSite, progress: Callable[[str], None]) -> str:

@@ -44,6 +44,7 @@ from oscar_iac.site.model import (
     OpenStackCloud,
     TokenSource,
 )
+from oscar_iac.state import site_state_dir
 
 API_ERRORS = (
     ks_exc.ClientException,
@@ -160,8 +161,6 @@ def _connect(loaded: LoadedSite, token: Token | None, http: cx.Http, report: Rep
             plugin = cx.oidc_plugin(auth_url, cloud.username, value)
         else:
             assert cloud.password is not None
-            from oscar_iac.paths import site_state_dir
-
             pw = SecretResolver(
                 site_dir=loaded.directory, state_dir=site_state_dir(loaded.site.name)
             ).resolve(cloud.password, "cloud_password")

@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 import yaml
 
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.paths import state_root
 from oscar_iac.render.ansible_vars import hosts_inventory, skipped_steps
 from oscar_iac.render.context import (
     SECRET_INPUTS,
@@ -23,6 +22,7 @@ from oscar_iac.render.radl import render_radl
 from oscar_iac.render.tosca import render_tosca, with_inputs
 from oscar_iac.render.translate import check_radl, tosca_to_radl
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import state_root
 
 __all__ = ["SECRET_INPUTS", "RenderedSite", "render_site", "secret_refs", "with_inputs"]
 
