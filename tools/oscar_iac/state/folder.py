@@ -95,9 +95,10 @@ def site_state_dir(site_name: str, create: bool = True) -> Path:
         raise _refuse(site_name or "''", "is not a site name a state folder can have")
     root = state_root()
     path = root / site_name
-    if create:
-        _make(path)
-    for folder in (root, path):
+    for folder in (root, path):  # before anything is made in them
         if os.path.lexists(folder):
             check_private(folder)
+    if create and not os.path.lexists(path):
+        _make(path)
+        check_private(path)
     return path
