@@ -88,13 +88,12 @@ def connect(loaded: LoadedSite, create: bool = True) -> Iterator[Connection]:
     tgt = _target(loaded)
     st.claim(loaded, create=create)
     builder = AuthBuilder(target=tgt)
-    if isinstance(tgt.cloud, LocalCloud) or (
-        isinstance(tgt.cloud, NodesCloud) and tgt.endpoint == EMBEDDED
-    ):
-        res = _resolver(loaded)
+    embedded = tgt.endpoint == EMBEDDED
+    if embedded or isinstance(tgt.cloud, LocalCloud):
+        # The site's IM user; the embedded IM accepts it only (oscar_iac.im.server).
         builder.im_username = f"oscar-iac-{loaded.site.name}"
-        builder.im_password = res.resolve(SecretRef("generate"), "im_password")
-    else:
+        builder.im_password = _resolver(loaded).resolve(SecretRef("generate"), "im_password")
+    if not (isinstance(tgt.cloud, LocalCloud) or (isinstance(tgt.cloud, NodesCloud) and embedded)):
         from oscar_iac.im import preflight
         from oscar_iac.im.tokens import find_token
 
@@ -111,7 +110,8 @@ def connect(loaded: LoadedSite, create: bool = True) -> Iterator[Connection]:
             assert pw is not None
             builder.cloud_password = _resolver(loaded).resolve(pw, "cloud_password")
     if tgt.endpoint == EMBEDDED:
-        running = server.ensure_running(im_folder(loaded))
+        owner = (builder.im_username, builder.im_password)
+        running = server.ensure_running(im_folder(loaded), owner)
         yield Connection(ImClient(running.url, builder.header), EMBEDDED, im_folder(loaded))
     else:
         url = str(tgt.endpoint)
