@@ -99,6 +99,8 @@ def check_shape(data: object) -> None:
         raise TypeError("history is not a list")
     for entry in history:
         _str_map(entry, "a history entry")
+        if set(entry) != {"at", "event"}:
+            raise TypeError("a history entry does not have the fields ['at', 'event']")
     phases = data.get("phases", {})
     if not isinstance(phases, dict):
         raise TypeError("phases is not a mapping")
