@@ -217,3 +217,20 @@ def test_state_load_refuses_a_fifo_without_hanging(state_root: Path) -> None:
     os.mkfifo(folder / "deployment.json", 0o600)
     with pytest.raises(UserError, match="not a regular file"):
         state.load("local")
+
+
+def test_state_im_files_never_written_through_a_planted_symlink(tmp_path: Path) -> None:
+    from oscar_iac.im.server import EmbeddedIM
+
+    victim = tmp_path / "victim"
+    victim.write_text("root's file\n")
+    folder = tmp_path / "im"
+    folder.mkdir(mode=0o700)
+    for name in ("im.cfg", "users.json"):
+        (folder / name).symlink_to(victim)
+    EmbeddedIM(folder, port=1, owner=("oscar-iac-x", "pw")).write_config()
+    assert victim.read_text() == "root's file\n"
+    assert "USER_DB" in (folder / "im.cfg").read_text()
+    for name in ("im.cfg", "users.json"):
+        assert not (folder / name).is_symlink()
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600

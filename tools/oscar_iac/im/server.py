@@ -40,6 +40,7 @@ from pathlib import Path
 from types import TracebackType
 
 from oscar_iac.errors import DeploymentError
+from oscar_iac.state.files import write_private
 
 # What IM inherits from the environment: where programs, the home folder and the CA
 # bundle are, the locale and the proxy (IM reaches cloud APIs and runs Ansible/SSH).
@@ -72,9 +73,8 @@ def idle_seconds() -> float:
 
 
 def _private_write(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
+    """0600, atomic, never through a symlink planted in the folder (oscar_iac.state.files)."""
+    write_private(path, text)
 
 
 # --------------------------------------------------------------------------- identity
@@ -210,7 +210,8 @@ class EmbeddedIM:
         argv = [sys.executable, "-m", "oscar_iac.im.bootstrap", str(cfg.resolve())]
         if self.idle:
             argv += ["--idle", str(self.idle), "--used", str((self.folder / USED).resolve())]
-        out = open(self.folder / "im.stdout", "ab")  # noqa: SIM115 - owned by the child
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        out = os.fdopen(os.open(self.folder / "im.stdout", flags, 0o600), "ab")
         self.process = subprocess.Popen(
             argv,
             stdout=out,
@@ -285,7 +286,7 @@ class RunningIM:
 def _locked(folder: Path) -> Iterator[None]:
     """One command at a time starts or stops a site's IM."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(folder / "im.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(folder / "im.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
