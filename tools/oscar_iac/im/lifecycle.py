@@ -561,5 +561,5 @@ def run_preflight(loaded: LoadedSite) -> list[preflight.Check]:
 
 
 def list_infrastructures(loaded: LoadedSite) -> list[str]:
-    with connect(loaded) as conn:
+    with connect(loaded, create=False) as conn:
         return conn.client.list_ids()
