@@ -68,7 +68,7 @@ def test_the_hosts_extra_brings_ansible_and_the_readme_names_it() -> None:
 
 def test_models_plan_on_the_local_site_says_what_why_and_next(tmp_path: Path, cli: Cli) -> None:
     """After `up` of the embedded default site its state names endpoints nothing serves."""
-    from oscar_iac.im import state
+    from oscar_iac import state
 
     site = _copy(tmp_path)
     url = "https://oscar-local.oscar.localhost"

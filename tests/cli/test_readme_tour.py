@@ -24,7 +24,7 @@ import pytest
 from runcli import REPO
 
 from helpers.cli import CliResult
-from oscar_iac.im import state as st
+from oscar_iac import state as st
 
 VENV = Path(sys.executable).parent.parent
 MARK = ">>> "

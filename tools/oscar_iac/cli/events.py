@@ -6,9 +6,9 @@ what each does.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
-from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from oscar_iac.events.orchestrate import Operation
 from oscar_iac.oscar import OscarConnection, connection_for
 from oscar_iac.site import load_site
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import lock
 
 events_app = typer.Typer(
     help="Storage events → OSCAR services (external MinIO webhooks, dCache via NiFi).\n\n"
@@ -90,10 +91,13 @@ def _do(
     if not loaded.site.events:
         ui.line(f"site '{loaded.site.name}' has no event sources: nothing to {op}")
         return
-    oscar = _oscar(loaded, endpoint, user)
-    busy = f"events {op}: {len(loaded.site.events)} source(s)…"
-    with ui.err().status(busy) if ui.is_terminal(sys.stderr) else nullcontext():
-        changes = run(loaded, oscar, op, only=only)
+    with contextlib.ExitStack() as held:
+        if op != "plan":  # apply and remove change the site: one command at a time
+            held.enter_context(lock(loaded.site.name))
+        oscar = _oscar(loaded, endpoint, user)
+        busy = f"events {op}: {len(loaded.site.events)} source(s)…"
+        with ui.err().status(busy) if ui.is_terminal(sys.stderr) else contextlib.nullcontext():
+            changes = run(loaded, oscar, op, only=only)
     _show(f"events {op} — {loaded.site.name}", changes)
 
 

@@ -19,8 +19,10 @@ from pathlib import Path
 import yaml
 
 from oscar_iac.errors import DeploymentError
-from oscar_iac.paths import data_path, site_state_dir
+from oscar_iac.paths import data_path
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import site_state_dir
+from oscar_iac.state.files import write_private
 
 
 def find_ansible_playbook() -> str | None:
@@ -48,9 +50,7 @@ def run_site_playbook(loaded: LoadedSite, progress: Callable[[str], None]) -> st
         )
     rendered = render_site(loaded, translate=False)
     inventory = site_state_dir(loaded.site.name) / "hosts.yml"
-    fd = os.open(inventory, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False))
+    write_private(inventory, "---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False))
     playbook = Path(data_path("playbooks")) / "site.yml"
     root = playbook.parent.parent
     env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}

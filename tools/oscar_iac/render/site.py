@@ -11,7 +11,6 @@ from urllib.parse import urlparse
 import yaml
 
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.paths import state_root
 from oscar_iac.render.ansible_vars import hosts_inventory, skipped_steps
 from oscar_iac.render.context import (
     SECRET_INPUTS,
@@ -24,6 +23,7 @@ from oscar_iac.render.radl import render_radl
 from oscar_iac.render.tosca import render_tosca, with_inputs
 from oscar_iac.render.translate import check_radl, tosca_to_radl
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import state_root
 
 # Stand-in secret values used only to let the translator check a document.
 _PLACEHOLDER = "oscar-iac-placeholder"
