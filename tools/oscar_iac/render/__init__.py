@@ -10,7 +10,6 @@ from urllib.parse import urlparse
 import yaml
 
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.paths import state_root
 from oscar_iac.render.ansible_vars import hosts_inventory, skipped_steps
 from oscar_iac.render.context import (
     SECRET_INPUTS,
@@ -105,9 +104,7 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
         "`generate` ones are made on the front node and never sent to IM",
         "role_vars": ctx["role_vars"],
     }
-    inventory = hosts_inventory(
-        site, secret_refs(site), loaded.directory, state_root().resolve() / site.name
-    )
+    inventory = hosts_inventory(site, secret_refs(site))
     return RenderedSite(
         tosca=tosca,
         radl=radl,
