@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from oscar_iac.cli import ui
+from oscar_iac.cli import bounds, ui
 
 if TYPE_CHECKING:
     from oscar_iac.site.load import LoadedSite
@@ -23,7 +23,9 @@ SITE = typer.Argument(
     ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
 )
 QUIET = typer.Option(False, "--quiet", "-q", help="No live progress view.")
-TIMEOUT = typer.Option(3600.0, "--timeout", help="Seconds to wait for IM to finish.")
+TIMEOUT = typer.Option(
+    3600.0, "--timeout", callback=bounds.timeout, help="Seconds to wait for IM to finish."
+)
 SYMBOL = {
     "done": "ok",
     "done earlier": "ok",
@@ -83,14 +85,23 @@ def _phases(flag: list[str] | None) -> set[str]:
 def up(
     site: Path = SITE,
     only: list[str] | None = typer.Option(
-        None, "--only", help="Run only these phases (repeat or comma-separate)."
+        None,
+        "--only",
+        callback=bounds.phases,
+        help="Run only these phases (repeat or comma-separate).",
     ),
     skip: list[str] | None = typer.Option(
-        None, "--skip", help="Do not run these phases (repeat or comma-separate)."
+        None,
+        "--skip",
+        callback=bounds.phases,
+        help="Do not run these phases (repeat or comma-separate).",
     ),
     timeout: float = TIMEOUT,
     platform_timeout: float = typer.Option(
-        900.0, "--platform-timeout", help="Seconds to wait for OSCAR to answer."
+        900.0,
+        "--platform-timeout",
+        callback=bounds.timeout,
+        help="Seconds to wait for OSCAR to answer.",
     ),
     quiet: bool = QUIET,
     ignore_preflight: bool = typer.Option(
@@ -223,7 +234,7 @@ def outputs(
 def logs(
     site: Path = SITE,
     vm: str | None = typer.Option(None, "--vm", help="One VM's log (its id, see `status`)."),
-    tail: int = typer.Option(0, "--tail", "-n", help="Only the last N lines (0: all)."),
+    tail: int = typer.Option(0, "--tail", "-n", min=0, help="Only the last N lines (0: all)."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until IM finishes."),
 ) -> None:
     """Show IM's contextualization log for the infrastructure or one VM.
@@ -244,7 +255,7 @@ def logs(
 def scale(
     site: Path = SITE,
     workers: int = typer.Option(
-        ..., "--workers", "-w", min=0, help="Number of CPU workers wanted."
+        ..., "--workers", "-w", callback=bounds.workers, help="Number of CPU workers wanted."
     ),
     timeout: float = TIMEOUT,
     quiet: bool = QUIET,

@@ -37,12 +37,12 @@ TEXT_MAX = 1000
 PATH_MAX = 4096
 
 
-def check_timeout(value: float, what: str = "timeout") -> float:
+def check_timeout(value: float, what: str = "") -> float:
     """A wait in seconds: finite, more than 0, at most TIMEOUT_MAX (one day)."""
     if not math.isfinite(value) or not 0 < value <= TIMEOUT_MAX:
         raise ValueError(
-            f"{what} must be a number of seconds more than 0 and at most {TIMEOUT_MAX:.0f}; "
-            f"got {value}"
+            f"{what + ': ' if what else ''}expected a number of seconds more than 0 and at "
+            f"most {TIMEOUT_MAX:.0f}; got {value}"
         )
     return value
 
