@@ -92,6 +92,7 @@ def _loc_for_error(err: dict[str, Any]) -> Loc:
             "local",
             "egi",
             "openstack",
+            "nodes",
             "minio",
             "dcache",
         }:
