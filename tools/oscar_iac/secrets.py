@@ -45,10 +45,12 @@ class SecretRef(str):
     __slots__ = ()
 
     def __new__(cls, value: str) -> SecretRef:
-        path = value.partition(":")[2].split("#", 1)[0] if isinstance(value, str) else ""
+        path = value.partition(":")[2] if isinstance(value, str) else ""
+        if isinstance(value, str) and value.startswith("vault:"):
+            path = path.rpartition("#")[0]
         if (
             not isinstance(value, str)
-            or not _REF_RE.match(value)
+            or not _REF_RE.fullmatch(value)
             or (
                 value.startswith(("file:", "vault:"))
                 and (_BAD_PATH.search(path) or len(path) > PATH_MAX)

@@ -113,7 +113,7 @@ POSIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 
 
 def check_dns_label(value: str) -> str:
-    if not DNS_LABEL_RE.match(value):
+    if not DNS_LABEL_RE.fullmatch(value):
         raise ValueError(
             "expected a DNS label: lowercase letters, digits and '-', "
             f"1-63 characters, starting and ending with a letter or digit; got {_show(value)}"
@@ -130,7 +130,7 @@ def check_dns_domain(value: str) -> str:
             f"expected a DNS domain with at least two labels (e.g. 'example.org'); got {_show(value)}"
         )
     for label in labels:
-        if not DNS_LABEL_RE.match(label):
+        if not DNS_LABEL_RE.fullmatch(label):
             raise ValueError(
                 f"expected a DNS domain of labels made of lowercase letters, digits and '-'; "
                 f"label {_show(label)} of {_show(value)} is not one"
@@ -149,8 +149,8 @@ def check_host(value: str) -> str:
     if (
         not name
         or len(name) > 253
-        or not all(_HOST_LABEL_RE.match(label) for label in name.split("."))
-        or name.replace(".", "").isdigit()
+        or not all(_HOST_LABEL_RE.fullmatch(label) for label in name.split("."))
+        or name.rsplit(".", 1)[-1].isdigit()
     ):
         raise ValueError(
             "expected an IP address or a DNS host name (letters, digits, '-' and '.', "
@@ -160,7 +160,7 @@ def check_host(value: str) -> str:
 
 
 def check_user(value: str) -> str:
-    if not POSIX_USER_RE.match(value):
+    if not POSIX_USER_RE.fullmatch(value):
         raise ValueError(
             "expected a POSIX user name: lowercase letters, digits, '_', '.' and '-', "
             f"1-32 characters, starting with a letter or '_'; got {_show(value)}"
@@ -169,7 +169,10 @@ def check_user(value: str) -> str:
 
 
 def check_email(value: str) -> str:
-    if not re.match(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", value) or len(value) > 254:
+    if (
+        not re.fullmatch(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$", value)
+        or len(value) > 254
+    ):
         raise ValueError(f"expected an e-mail address; got {_show(value)}")
     return value
 
@@ -258,7 +261,7 @@ _SIZE_FACTORS = {
 
 def size_to_bytes(text: str) -> int:
     """'8 GiB' -> 8589934592. Raises ValueError on anything else."""
-    m = SIZE_RE.match(text)
+    m = SIZE_RE.fullmatch(text)
     if not m:
         raise ValueError(f"expected a size such as '8 GiB' or '512 MiB', got {text[:80]!r}")
     value = float(m.group(1)) * _SIZE_FACTORS[m.group(2)]

@@ -443,7 +443,7 @@ class ModelSpec(Strict):
                 f"OSCAR service names are at most {OSCAR_SERVICE_NAME_MAX} characters; "
                 f"{v!r} has {len(v)}"
             )
-        if not SERVICE_NAME_RE.match(v):
+        if not SERVICE_NAME_RE.fullmatch(v):
             raise ValueError(
                 f"expected lowercase letters, digits and '-' for a service name; got {v!r}"
             )
@@ -471,7 +471,7 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 def _check_bucket(value: str) -> str:
     if (
-        not BUCKET_RE.match(value)
+        not BUCKET_RE.fullmatch(value)
         or any(bad in value for bad in ("..", ".-", "-."))
         or re.match(r"^(\d+\.){3}\d+$", value)
     ):
