@@ -19,7 +19,7 @@ from doubles.dcache_server import DcacheEventsServer
 from doubles.oscar_server import OscarTestServer
 
 REPO = Path(__file__).resolve().parents[2]
-LISTENER = REPO / "tools" / "oscar_iac" / "dcache" / "listener.py"
+LISTENER = REPO / "tools" / "oscar_iac" / "dcache" / "listener" / "__main__.py"
 
 
 def wait_for(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:

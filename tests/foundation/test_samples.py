@@ -118,7 +118,7 @@ def test_translator_rejection_via_cli(
     cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A template that IM refuses (here: one whose node type is unknown) exits 2, writes nothing."""
-    import oscar_iac.render as render_pkg
+    import oscar_iac.render.site as render_pkg
 
     real = render_pkg.render_tosca
     monkeypatch.setattr(

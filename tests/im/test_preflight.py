@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import CliResult
-from oscar_iac.im import preflight
 from oscar_iac.im.tokens import Token
+from oscar_iac.preflight import offline as preflight
 from oscar_iac.site.model import ImTarget
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Stand-in for tools/oscar_iac/dcache/listener.py in the flowcheck run of the NiFi flow.
+"""Stand-in for tools/oscar_iac/dcache/listener/ in the flowcheck run of the NiFi flow.
 
 NiFi's real ExecuteStreamCommand starts the real launcher (roles/nifi/files/run-listener.sh),
 which starts this instead of the listener (no dCache can run here; the listener has its own

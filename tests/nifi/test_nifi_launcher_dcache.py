@@ -1,5 +1,5 @@
 """The NiFi flow's listener runs, for real: the launcher (roles/nifi/files/run-listener.sh)
-runs the real listener (tools/oscar_iac/dcache/listener.py) with the config the flow
+runs the real listener (tools/oscar_iac/dcache/listener/) with the config the flow
 generates, against the dCache events test server (doubles.dcache_server). Uploads made
 while no run is active (between two runs of the flow's trigger) are caught up by the next
 run through its checkpoint: bounded runs lose nothing.
@@ -21,7 +21,7 @@ from oscar_iac.events.nifi_flow import CREDENTIAL_ENV, FlowInputs, listener_conf
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "roles" / "nifi" / "files" / "run-listener.sh"
-LISTENER = REPO / "tools" / "oscar_iac" / "dcache" / "listener.py"
+LISTENER = REPO / "tools" / "oscar_iac" / "dcache" / "listener" / "__main__.py"
 
 
 def _wait(what: str, cond: Callable[[], bool], timeout: float = 30.0) -> None:

@@ -1,4 +1,4 @@
-"""The listener config the NiFi flow hands to tools/oscar_iac/dcache/listener.py is one
+"""The listener config the NiFi flow hands to tools/oscar_iac/dcache/listener/ is one
 that listener accepts (its own parse_config, the fixed interface between the two)."""
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import pytest
 
 from oscar_iac.events.nifi_flow import CREDENTIAL_ENV, FlowInputs, listener_config, parameters
 
-LISTENER = Path(__file__).resolve().parents[2] / "tools" / "oscar_iac" / "dcache" / "listener.py"
+LISTENER = Path(__file__).resolve().parents[2] / "tools" / "oscar_iac" / "dcache" / "listener"
 
 
 def _listener() -> ModuleType:
-    assert LISTENER.is_file(), f"{LISTENER} is missing (the dCache events listener)"
-    spec = importlib.util.spec_from_file_location("dcache_listener_under_test", LISTENER)
+    init = LISTENER / "__init__.py"
+    assert init.is_file(), f"{LISTENER} is missing (the dCache events listener)"
+    # Loaded from its folder as the copy NiFi runs is, not as oscar_iac.dcache.listener.
+    spec = importlib.util.spec_from_file_location(
+        "dcache_listener_under_test", init, submodule_search_locations=[str(LISTENER)]
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up

@@ -11,7 +11,8 @@ set -eu
 umask 077
 work="${OSCAR_IAC_WORK_DIR:?OSCAR_IAC_WORK_DIR is not set}"
 seconds="${OSCAR_IAC_LISTENER_SECONDS:-600}"
-listener="${OSCAR_IAC_LISTENER:-$(dirname "$0")/listener.py}"
+# The listener: a package folder run by python3 (its __main__.py), or a file.
+listener="${OSCAR_IAC_LISTENER:-$(dirname "$0")/listener}"
 mkdir -p "$work/spool" "$work/failed"
 cat > "$work/.listener.json.tmp"
 mv -f "$work/.listener.json.tmp" "$work/listener.json"

@@ -12,6 +12,7 @@ from typing import Any
 
 from oscar_iac.catalog.model import CatalogModel, Resources
 from oscar_iac.errors import Problem, UserError
+from oscar_iac.naming import service_name
 from oscar_iac.yamlpos import load_json, load_yaml_with_lines, with_lines
 
 AI4_FILE = "ai4-metadata.yml"
@@ -197,8 +198,6 @@ def read_folder(root: Path) -> list[CatalogModel]:
         raise UserError(Problem(root, "catalog.location", "expected a folder of catalog modules"))
     found = sorted({p.parent for name in (AI4_FILE, DEEP_FILE) for p in root.rglob(name)})
     models = [read_module(folder) for folder in found]
-    from oscar_iac.fdl.generate import service_name  # fdl imports this package
-
     seen: dict[str, Path] = {}
     services: dict[str, CatalogModel] = {}
     for m in models:

@@ -1,7 +1,13 @@
-"""`oscar-iac events plan|apply|remove SITE`: wire storage events to OSCAR services."""
+"""`oscar-iac events plan|apply|remove|relay SITE`: wire storage events to OSCAR services.
+
+The four commands share one set of arguments and options (`_command`); COMMANDS says
+what each does.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -75,69 +81,72 @@ def _do(
     _show(f"events {op} — {loaded.site.name}", changes)
 
 
-@events_app.command("plan")
-def plan(
-    site: Path = SITE_ARG,
-    oscar_endpoint: str | None = ENDPOINT_OPT,
-    oscar_user: str | None = USER_OPT,
-    source: str | None = ONLY_OPT,
-) -> None:
-    """Show what `apply` would change for each event source. Changes nothing.
+def _relay(site: Path, endpoint: str | None, user: str | None, only: str | None) -> None:
+    from oscar_iac.dcache import relay as dcache_relay  # start-up speed: only `events relay`
+
+    loaded = load_site(site)
+    oscar = _oscar(loaded, endpoint, user)
+    names = [r.source.name for r in dcache_relay.relay_sources(loaded, only)]
+    console.print(f"relaying dCache events of {', '.join(names) or 'no source'} (Ctrl-C stops)")
+    dcache_relay.run(loaded, oscar, only)
+
+
+Action = Callable[[Path, str | None, str | None, str | None], None]
+
+# name -> (what it does, the help text); every command takes the same site and options.
+COMMANDS: dict[str, tuple[Action, str]] = {
+    "plan": (
+        partial(_do, "plan"),
+        """Show what `apply` would change for each event source. Changes nothing.
 
     Example: OSCAR_PASSWORD=... oscar-iac events plan inventories/egi-example
-    """
-    _do("plan", site, oscar_endpoint, oscar_user, source)
-
-
-@events_app.command("apply")
-def apply(
-    site: Path = SITE_ARG,
-    oscar_endpoint: str | None = ENDPOINT_OPT,
-    oscar_user: str | None = USER_OPT,
-    source: str | None = ONLY_OPT,
-) -> None:
-    """Wire each event source to its OSCAR service and check it is active. Idempotent.
+    """,
+    ),
+    "apply": (
+        partial(_do, "apply"),
+        """Wire each event source to its OSCAR service and check it is active. Idempotent.
 
     Example: oscar-iac events apply inventories/egi-example --oscar-endpoint https://oscar.example.org
-    """
-    _do("apply", site, oscar_endpoint, oscar_user, source)
-
-
-@events_app.command("remove")
-def remove(
-    site: Path = SITE_ARG,
-    oscar_endpoint: str | None = ENDPOINT_OPT,
-    oscar_user: str | None = USER_OPT,
-    source: str | None = ONLY_OPT,
-) -> None:
-    """Undo exactly what `apply` added (objects tagged oscar-iac-<source>); others stay.
+    """,
+    ),
+    "remove": (
+        partial(_do, "remove"),
+        """Undo exactly what `apply` added (objects tagged oscar-iac-<source>); others stay.
 
     Example: oscar-iac events remove inventories/egi-example --source edge-minio
-    """
-    _do("remove", site, oscar_endpoint, oscar_user, source)
-
-
-@events_app.command("relay")
-def relay(
-    site: Path = SITE_ARG,
-    oscar_endpoint: str | None = ENDPOINT_OPT,
-    oscar_user: str | None = USER_OPT,
-    source: str | None = ONLY_OPT,
-) -> None:
-    """Relay dCache events (sources with via: relay) to OSCAR's /job, in the foreground.
+    """,
+    ),
+    "relay": (
+        _relay,
+        """Relay dCache events (sources with via: relay) to OSCAR's /job, in the foreground.
 
     Resumes from its checkpoint in the site's state folder; stops on Ctrl-C / SIGTERM.
     The front runs the same as a systemd service (role dcache_relay).
 
     Example: OSCAR_PASSWORD=... DCACHE_TOKEN=... oscar-iac events relay inventories/egi-example
-    """
-    from oscar_iac.dcache import relay as dcache_relay
+    """,
+    ),
+}
 
-    loaded = load_site(site)
-    oscar = _oscar(loaded, oscar_endpoint, oscar_user)
-    names = [r.source.name for r in dcache_relay.relay_sources(loaded, source)]
-    console.print(f"relaying dCache events of {', '.join(names) or 'no source'} (Ctrl-C stops)")
-    dcache_relay.run(loaded, oscar, source)
+
+def _command(name: str, action: Action, doc: str) -> None:
+    """Register `events <name>` with the one set of arguments and options."""
+
+    def command(
+        site: Path = SITE_ARG,
+        oscar_endpoint: str | None = ENDPOINT_OPT,
+        oscar_user: str | None = USER_OPT,
+        source: str | None = ONLY_OPT,
+    ) -> None:
+        action(site, oscar_endpoint, oscar_user, source)
+
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = doc
+    events_app.command(name)(command)
+
+
+for _name, (_action, _doc) in COMMANDS.items():
+    _command(_name, _action, _doc)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,8 +17,8 @@ from oscar_iac.client.credentials import BasicAuth, find_token
 from oscar_iac.client.envelope import DEFAULT_INPUT_ARG, decode_answer, envelope
 from oscar_iac.client.jobs import Job, JobInfo
 from oscar_iac.errors import DeploymentError, Problem, UserError
-from oscar_iac.fdl import service_name
 from oscar_iac.im.tokens import Token
+from oscar_iac.naming import service_name
 from oscar_iac.runner.service import StoragePath, from_definition
 from oscar_iac.runner.storage import MinioStorage
 
@@ -85,6 +85,7 @@ class Client:
     ) -> Client:
         """The OSCAR of a deployed site: endpoint from its deployment state (or `endpoint`),
         user from the site file, password from OSCAR_PASSWORD or the site's secret."""
+        # The site model (pydantic) only when a site is named: `Client(url, ...)` stays light.
         from oscar_iac.oscar import connection_for
         from oscar_iac.site import load_site
 

@@ -5,7 +5,7 @@ context of the same name (NiFi 2 has no variables: NIFI-12505 removed the variab
 registry; values live in parameters, secrets in sensitive parameters):
 
     GenerateFlowFile (every 30 s, primary node; content = the listener's config)
-      -> ExecuteStreamCommand `sh run-listener.sh`: runs listener.py for at most
+      -> ExecuteStreamCommand `sh run-listener.sh`: runs the listener for at most
          #{listener-run-seconds}, its dCache credential in the environment from a
          sensitive dynamic property (ExecuteStreamCommand carries
          @SupportsSensitiveDynamicProperties and passes dynamic properties to the process
@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Where the nifi role puts the listener (a ConfigMap mounted in the NiFi pod) and the
@@ -92,7 +92,7 @@ def work_dir(inputs: FlowInputs) -> str:
 
 
 def listener_config(inputs: FlowInputs) -> dict[str, Any]:
-    """The listener's CONFIG.json (tools/oscar_iac/dcache/listener.py): no secret in it,
+    """The listener's CONFIG.json (tools/oscar_iac/dcache/listener/config.py): no secret in it,
     only the name of the environment variable that holds the credential."""
     work = work_dir(inputs)
     auth: dict[str, Any]
@@ -256,113 +256,151 @@ def _connection(
     }
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One processor of the flow: what `_processor` needs besides ids, group and version.
+    `dynamic` names the properties NiFi holds as dynamic ones (True: sensitive)."""
+
+    key: str
+    name: str
+    kind: str
+    properties: dict[str, str]
+    x: float
+    y: float
+    period: str = "0 sec"
+    primary: bool = False
+    auto_terminated: tuple[str, ...] = ()
+    dynamic: dict[str, bool] = field(default_factory=dict)
+    retried: tuple[str, ...] = ()
+
+
+def _steps(inputs: FlowInputs, name: str) -> list[_Step]:
+    """The processors, in the flow's order (the order of the snapshot's list)."""
+    return [
+        _Step(
+            "trigger", "Start dCache listener", "GenerateFlowFile",
+            {
+                "File Size": "0B",
+                "Batch Size": "1",
+                "Data Format": "Text",
+                "Unique FlowFiles": "false",
+                "generate-ff-custom-text": "#{listener-config}",
+                "mime-type": "application/json",
+            },
+            x=0, y=0, period="30 sec", primary=True,
+        ),
+        _Step(
+            "listener", "dCache listener", "ExecuteStreamCommand",
+            {
+                "Command Path": "/bin/sh",
+                "argumentsStrategy": "Command Arguments Property",
+                "Command Arguments": "#{listener-launcher}",
+                "Argument Delimiter": ";",
+                "Ignore STDIN": "false",
+                "Working Directory": "/tmp",
+                "Max Attribute Length": "256",
+                "OSCAR_IAC_WORK_DIR": "#{work-dir}",
+                "OSCAR_IAC_LISTENER_SECONDS": "#{listener-run-seconds}",
+                CREDENTIAL_ENV: "#{dcache-credential}",
+            },
+            x=0, y=200, primary=True,
+            auto_terminated=("original",),
+            dynamic={
+                "OSCAR_IAC_WORK_DIR": False,
+                "OSCAR_IAC_LISTENER_SECONDS": False,
+                CREDENTIAL_ENV: True,
+            },
+        ),
+        _Step(
+            "log", "Listener log", "LogAttribute",
+            {
+                "Log Level": "info",
+                "Log Payload": "true",
+                "Attributes to Log": "execution.command,execution.status,execution.error",
+                "Log prefix": f"{name}: ",
+            },
+            x=400, y=200, auto_terminated=("success",),
+        ),
+        _Step(
+            "spool", "dCache events spool", "GetFile",
+            {
+                # GetFile refuses an Input Directory that does not exist yet (its validator
+                # is createDirectoryExistsValidator(true, false) in NiFi 2.6.0): watch the
+                # work root that the nifi role creates, and only this source's spool below it.
+                "Input Directory": "#{work-root}",
+                "Recurse Subdirectories": "true",
+                "Path Filter": f"{inputs.site}-{inputs.source}/spool",
+                "File Filter": r"[^\.].*\.json",
+                "Keep Source File": "false",
+                "Ignore Hidden Files": "true",
+                "Minimum File Age": "0 sec",
+                "Polling Interval": "1 sec",
+                "Batch Size": "10",
+            },
+            x=0, y=400, period="1 sec", primary=True,
+        ),
+        _Step(
+            "post", "POST to OSCAR /job", "InvokeHTTP",
+            {
+                "HTTP Method": "POST",
+                "HTTP URL": "#{oscar-job-url}",
+                "Request Content-Type": "application/json",
+                "Request Body Enabled": "true",
+                "Connection Timeout": "5 secs",
+                "Socket Read Timeout": "30 secs",
+                "Request Failure Penalization Enabled": "true",
+                "Response Body Ignored": "true",
+                "Response Generation Required": "false",
+                "Response Redirects Enabled": "False",
+                "Authorization": "#{oscar-authorization}",
+            },
+            x=0, y=600,
+            auto_terminated=("Original", "Response"),
+            dynamic={"Authorization": True},
+            retried=("Failure", "Retry"),
+        ),
+        _Step(
+            "failed", "Keep undeliverable events", "PutFile",
+            {
+                "Directory": "#{work-dir}/failed",
+                "Conflict Resolution Strategy": "replace",
+                "Create Missing Directories": "true",
+                "Permissions": "rw-------",
+            },
+            x=400, y=600, auto_terminated=("success",),
+        ),
+    ]  # fmt: skip
+
+
+# (from, to, relationships, back-pressure object threshold)
+_LINKS: tuple[tuple[str, str, tuple[str, ...], int], ...] = (
+    ("trigger", "listener", ("success",), 1),
+    ("listener", "log", ("output stream", "nonzero status"), 10000),
+    ("spool", "post", ("success",), 10000),
+    ("post", "post", ("Failure", "Retry"), 10000),
+    ("post", "failed", ("No Retry",), 10000),
+    ("failed", "failed", ("failure",), 10000),
+)
+
+
 def build_flow(inputs: FlowInputs) -> dict[str, Any]:
     """The RegisteredFlowSnapshot (JSON-ready dict) of one source's process group."""
     ids = _Ids(inputs)
     group = ids("group")
     name = group_name(inputs.site, inputs.source)
-    v = inputs.nifi_version
-
-    trigger = _processor(
-        ids, group, "trigger", "Start dCache listener", "GenerateFlowFile", v,
-        {
-            "File Size": "0B",
-            "Batch Size": "1",
-            "Data Format": "Text",
-            "Unique FlowFiles": "false",
-            "generate-ff-custom-text": "#{listener-config}",
-            "mime-type": "application/json",
-        },
-        x=0, y=0, period="30 sec", primary=True,
-    )  # fmt: skip
-    listener = _processor(
-        ids, group, "listener", "dCache listener", "ExecuteStreamCommand", v,
-        {
-            "Command Path": "/bin/sh",
-            "argumentsStrategy": "Command Arguments Property",
-            "Command Arguments": "#{listener-launcher}",
-            "Argument Delimiter": ";",
-            "Ignore STDIN": "false",
-            "Working Directory": "/tmp",
-            "Max Attribute Length": "256",
-            "OSCAR_IAC_WORK_DIR": "#{work-dir}",
-            "OSCAR_IAC_LISTENER_SECONDS": "#{listener-run-seconds}",
-            CREDENTIAL_ENV: "#{dcache-credential}",
-        },
-        x=0, y=200, primary=True,
-        auto_terminated=["original"],
-        dynamic={
-            "OSCAR_IAC_WORK_DIR": False,
-            "OSCAR_IAC_LISTENER_SECONDS": False,
-            CREDENTIAL_ENV: True,
-        },
-    )  # fmt: skip
-    log = _processor(
-        ids, group, "log", "Listener log", "LogAttribute", v,
-        {
-            "Log Level": "info",
-            "Log Payload": "true",
-            "Attributes to Log": "execution.command,execution.status,execution.error",
-            "Log prefix": f"{name}: ",
-        },
-        x=400, y=200, auto_terminated=["success"],
-    )  # fmt: skip
-    spool = _processor(
-        ids, group, "spool", "dCache events spool", "GetFile", v,
-        {
-            # GetFile refuses an Input Directory that does not exist yet (its validator is
-            # createDirectoryExistsValidator(true, false) in NiFi 2.6.0): watch the work
-            # root that the nifi role creates, and only this source's spool below it.
-            "Input Directory": "#{work-root}",
-            "Recurse Subdirectories": "true",
-            "Path Filter": f"{inputs.site}-{inputs.source}/spool",
-            "File Filter": r"[^\.].*\.json",
-            "Keep Source File": "false",
-            "Ignore Hidden Files": "true",
-            "Minimum File Age": "0 sec",
-            "Polling Interval": "1 sec",
-            "Batch Size": "10",
-        },
-        x=0, y=400, period="1 sec", primary=True,
-    )  # fmt: skip
-    post = _processor(
-        ids, group, "post", "POST to OSCAR /job", "InvokeHTTP", v,
-        {
-            "HTTP Method": "POST",
-            "HTTP URL": "#{oscar-job-url}",
-            "Request Content-Type": "application/json",
-            "Request Body Enabled": "true",
-            "Connection Timeout": "5 secs",
-            "Socket Read Timeout": "30 secs",
-            "Request Failure Penalization Enabled": "true",
-            "Response Body Ignored": "true",
-            "Response Generation Required": "false",
-            "Response Redirects Enabled": "False",
-            "Authorization": "#{oscar-authorization}",
-        },
-        x=0, y=600,
-        auto_terminated=["Original", "Response"],
-        dynamic={"Authorization": True},
-        retried=["Failure", "Retry"],
-    )  # fmt: skip
-    failed = _processor(
-        ids, group, "failed", "Keep undeliverable events", "PutFile", v,
-        {
-            "Directory": "#{work-dir}/failed",
-            "Conflict Resolution Strategy": "replace",
-            "Create Missing Directories": "true",
-            "Permissions": "rw-------",
-        },
-        x=400, y=600, auto_terminated=["success"],
-    )  # fmt: skip
-    processors = [trigger, listener, log, spool, post, failed]
+    made = {
+        step.key: _processor(
+            ids, group, step.key, step.name, step.kind, inputs.nifi_version, step.properties,
+            x=step.x, y=step.y, period=step.period, primary=step.primary,
+            auto_terminated=list(step.auto_terminated), dynamic=step.dynamic,
+            retried=list(step.retried),
+        )
+        for step in _steps(inputs, name)
+    }  # fmt: skip
+    processors = list(made.values())
     connections = [
-        _connection(ids, group, trigger, listener, ["success"], max_objects=1),
-        _connection(ids, group, listener, log, ["output stream", "nonzero status"]),
-        _connection(ids, group, spool, post, ["success"]),
-        _connection(ids, group, post, post, ["Failure", "Retry"]),
-        _connection(ids, group, post, failed, ["No Retry"]),
-        _connection(ids, group, failed, failed, ["failure"]),
+        _connection(ids, group, made[src], made[dst], list(rels), max_objects=most)
+        for src, dst, rels, most in _LINKS
     ]
     params = parameters(inputs)
     flow = {

@@ -7,31 +7,17 @@ The dict returned by `service_definition` is exactly the body OSCAR's
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any
 
 from oscar_iac.catalog.model import CatalogModel
+from oscar_iac.naming import service_name
 from oscar_iac.render.jinja import environment
-from oscar_iac.site.model import OSCAR_SERVICE_NAME_MAX, DcacheEventSource, ModelSpec, size_to_bytes
+from oscar_iac.site.model import DcacheEventSource, ModelSpec, size_to_bytes
 
 # Services this tool created carry this label; nothing else is ever updated or removed.
 MANAGED_LABEL = "oscar-iac/managed"
 SCRIPT_TEMPLATE = "fdl/deepaas.sh.j2"
 DCACHE_PROVIDER = "dcache"
-
-
-def service_name(module: str) -> str:
-    """A stable OSCAR service name for a catalog module: DNS-label-safe, <= 39 characters.
-
-    Long names keep a readable prefix and end in a hash of the whole module id, so
-    the same module always maps to the same name and two long ones do not collide.
-    """
-    slug = re.sub(r"[^a-z0-9]+", "-", module.lower()).strip("-") or "model"
-    if len(slug) <= OSCAR_SERVICE_NAME_MAX:
-        return slug
-    digest = hashlib.sha256(module.encode()).hexdigest()[:8]
-    return f"{slug[: OSCAR_SERVICE_NAME_MAX - 9].rstrip('-')}-{digest}"
 
 
 def _memory(model: CatalogModel, spec: ModelSpec | None) -> str:

@@ -28,7 +28,6 @@ from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import ImTarget, LocalCloud, NodesCloud
 
 if TYPE_CHECKING:
-    from oscar_iac.im import preflight
     from oscar_iac.render import RenderedSite
 
 # Heavy modules (IM's TOSCA code via render, Rich's live view, the token chain) are
@@ -77,17 +76,11 @@ def connect(loaded: LoadedSite) -> Iterator[Connection]:
         builder.im_username = f"oscar-iac-{loaded.site.name}"
         builder.im_password = res.resolve(SecretRef("generate"), "im_password")
     else:
-        from oscar_iac.im import preflight
-        from oscar_iac.im.tokens import find_token
+        from oscar_iac.im.tokens import find_token  # the token chain: start-up speed
+        from oscar_iac.preflight.gate import require_offline  # imports the token chain
 
         builder.token = find_token(tgt.token, loaded.path)
-        failed = [c for c in preflight.run(tgt, builder.token) if c.outcome == "failed"]
-        if failed:
-            raise UserError(
-                f"{loaded.path}: preflight failed:\n"
-                + preflight.summary(failed)
-                + f"\nsee: oscar-iac preflight {loaded.directory}"
-            )
+        require_offline(loaded, tgt, builder.token)  # the preflight's stage 1, once a command
         if getattr(tgt.cloud, "auth", "oidc") == "password":
             pw = getattr(tgt.cloud, "password", None)
             assert pw is not None
@@ -521,17 +514,6 @@ def destroy_unrecorded(loaded: LoadedSite) -> str | None:
         if lost is not None:
             _destroy(conn, lost)
         return lost
-
-
-def run_preflight(loaded: LoadedSite) -> list[preflight.Check]:
-    from oscar_iac.im import preflight
-    from oscar_iac.im.tokens import find_token
-
-    tgt = _target(loaded)
-    if isinstance(tgt.cloud, NodesCloud):
-        return []  # the operator's own machines: no cloud, no token to check
-    token = None if isinstance(tgt.cloud, LocalCloud) else find_token(tgt.token, loaded.path)
-    return preflight.run(tgt, token)
 
 
 def list_infrastructures(loaded: LoadedSite) -> list[str]:

@@ -147,22 +147,12 @@ class Context:
 
 
 def _preflight(ctx: Context) -> str:
-    """Cloud checks before anything is created. The hook for cloud preflights:
-    `lifecycle.run_preflight` gathers every check for the site's cloud."""
-    from oscar_iac.im import lifecycle
-    from oscar_iac.preflight.gate import gate
+    """Cloud checks before anything is created: the one preflight (preflight/gate.py),
+    offline token checks first, then quotas, flavours, image and network through
+    openstacksdk (exit 2 when something is missing, unless --ignore-preflight, which
+    says so loudly)."""
+    from oscar_iac.preflight.gate import gate  # the token chain: start-up speed
 
-    checks = lifecycle.run_preflight(ctx.loaded)
-    failed = [c for c in checks if c.outcome == "failed"]
-    if failed:
-        raise UserError(
-            f"{ctx.loaded.path}: preflight failed:\n"
-            + "\n".join(f"  {c.name}: {c.detail}" for c in failed)
-            + f"\nsee: oscar-iac preflight {ctx.loaded.directory}"
-        )
-
-    # Cloud sites: quotas, flavours, image and network through openstacksdk (exit 2 when
-    # something is missing, unless --ignore-preflight, which says so loudly).
     def tell(message: str) -> None:
         # Going on past a failed preflight is said loudly, on stderr, whatever the reporter.
         if message.startswith("WARNING"):
@@ -170,9 +160,10 @@ def _preflight(ctx: Context) -> str:
         else:
             ctx.reporter.info(message)
 
-    report = gate(ctx.loaded, ctx.ignore_preflight, tell)
+    outcome = gate(ctx.loaded, ctx.ignore_preflight, tell)
+    report = outcome.report
     counts: dict[str, int] = {}
-    for c in checks:
+    for c in outcome.checks:
         counts[c.outcome] = counts.get(c.outcome, 0) + 1
     done = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     if report is not None:

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from oscar_iac.client import Client
 from oscar_iac.errors import Problem, UserError
+from oscar_iac.naming import service_name
 from oscar_iac.oscar import OscarConnection
 from oscar_iac.site.load import LoadedSite
 
@@ -27,8 +29,6 @@ class SmokeResult:
 
 def _target(loaded: LoadedSite) -> tuple[str, str] | None:
     """(service name, mode the site registered it for) of the model to call."""
-    from oscar_iac.fdl import service_name
-
     site = loaded.site
     if not site.models:
         return None
@@ -48,8 +48,6 @@ def _target(loaded: LoadedSite) -> tuple[str, str] | None:
 
 
 def run(loaded: LoadedSite, conn: OscarConnection, knative: bool) -> SmokeResult:
-    from oscar_iac.client import Client
-
     found = _target(loaded)
     if found is None:
         return SmokeResult("", "none", None, "the site lists no models: nothing to call")

@@ -1,4 +1,5 @@
-"""Preflight and discovery on OpenStack and EGI sites, through openstacksdk.
+"""Stage 2 of the preflight (gate.py), and discovery, on OpenStack and EGI sites, through
+openstacksdk.
 
 `run(loaded)` checks, before any VM exists, what makes a cloud deployment fail half-way:
 compute limits (cores, RAM, instances) against front + workers + GPU workers in the
@@ -29,11 +30,12 @@ import requests
 from keystoneauth1 import exceptions as ks_exc
 
 from oscar_iac.errors import UserError
-from oscar_iac.im.preflight import vo_member
 from oscar_iac.im.tokens import MIN_VALIDITY, Token, expiry, find_token, sources
+from oscar_iac.paths import site_state_dir
 from oscar_iac.preflight import connect as cx
 from oscar_iac.preflight.flavours import FlavourInfo, near_misses, pick, units_trap
 from oscar_iac.preflight.needs import Needs, needs
+from oscar_iac.preflight.offline import vo_member
 from oscar_iac.preflight.report import Report
 from oscar_iac.secrets import SecretResolver
 from oscar_iac.site.load import LoadedSite
@@ -161,8 +163,6 @@ def _connect(loaded: LoadedSite, token: Token | None, http: cx.Http, report: Rep
             plugin = cx.oidc_plugin(auth_url, cloud.username, value)
         else:
             assert cloud.password is not None
-            from oscar_iac.paths import site_state_dir
-
             pw = SecretResolver(
                 site_dir=loaded.directory, state_dir=site_state_dir(loaded.site.name)
             ).resolve(cloud.password, "cloud_password")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.site.model import OSCAR_SERVICE_NAME_MAX, SERVICE_NAME_RE
+from oscar_iac.naming import OSCAR_SERVICE_NAME_MAX, SERVICE_NAME_RE
 from oscar_iac.yamlpos import load_yaml_with_lines, read_text, with_lines
 
 # OSCAR passes `cpu` and `memory` to Kubernetes' resource.ParseQuantity unchecked

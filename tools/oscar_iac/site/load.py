@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
+from oscar_iac.catalog import read_folder
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver, allowed_dirs
-from oscar_iac.site import rules
+from oscar_iac.site import model, rules
 from oscar_iac.site.fields import redact_url
 from oscar_iac.site.model import (
     NOTEBOOKS_FILE,
@@ -52,8 +53,6 @@ def site_file(arg: Path) -> Path:
 
 def _known_keys() -> set[str]:
     """Every field name of every model of the site schema (for spelling hints)."""
-    from oscar_iac.site import model
-
     names: set[str] = set()
     for obj in vars(model).values():
         if isinstance(obj, type) and issubclass(obj, BaseModel):
@@ -194,8 +193,6 @@ def _check_catalog(loaded: LoadedSite) -> None:
     site = loaded.site
     if site.catalog.source != "folder" or not site.models:
         return
-    from oscar_iac.catalog import read_folder
-
     location = Path(site.catalog.location).expanduser()
     root = location if location.is_absolute() else loaded.directory / location
     if not root.is_dir():

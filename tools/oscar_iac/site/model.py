@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from oscar_iac.naming import OSCAR_SERVICE_NAME_MAX, SERVICE_NAME_RE
 from oscar_iac.secrets import SecretRef
 from oscar_iac.site.fields import (
     CPUS_MAX,
@@ -51,11 +52,6 @@ from oscar_iac.site.fields import (
 
 __all__ = ["DNS_LABEL_RE", "SIZE_MAX", "SIZE_MIN", "size_to_bytes"]
 
-# OSCAR names a Kubernetes service (and a Knative service) after the OSCAR
-# service; its manager rejects names longer than 39 characters.
-OSCAR_SERVICE_NAME_MAX = 39
-
-SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 # The checks moved to fields.py; these names stay importable from here.
 _check_size = check_size
 _check_dns_label = check_dns_label

@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
+from oscar_iac.naming import service_name
 from oscar_iac.paths import data_path
 from oscar_iac.site.model import (
     DcacheEventSource,
@@ -152,8 +153,6 @@ def _im_findings(site: Site) -> Iterator[Finding]:
 
 def _event_services(site: Site) -> Iterator[Finding]:
     """Each event source feeds a service this site registers (its models)."""
-    from oscar_iac.fdl.generate import service_name  # fdl imports the site model
-
     defined = {m.service or service_name(m.module) for m in site.models}
     for i, e in enumerate(site.events):
         if e.service not in defined:

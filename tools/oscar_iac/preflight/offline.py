@@ -1,7 +1,8 @@
-"""Checks before deploying to a cloud: what could be checked, and what could not.
+"""Stage 1 of the preflight (gate.py): what can be checked offline, from the token alone.
 
-Offline (or without fedcloudclient / openstacksdk) the report says plainly which
-checks did not run instead of passing them silently.
+The token's expiry, EGI VO membership from its entitlements, the EGI project (through
+fedcloudclient when it is installed). What could not be checked is said plainly instead
+of passed silently; the cloud's own API is stage 2 (openstack.py).
 """
 
 from __future__ import annotations
