@@ -18,9 +18,8 @@ from helpers.cli import CliResult
 from oscar_iac.errors import UserError
 from oscar_iac.im.nodes import DROP_KEY, forget_host_keys
 from oscar_iac.im.tokens import read_notebooks_token
-from oscar_iac.secretfile import MAX_SECRET_BYTES, SecretFileError, read_secret_bytes
+from oscar_iac.secretfile import MAX_SECRET_BYTES, SecretFileError, read_secret_bytes, redact_url
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
-from oscar_iac.site.fields import redact_url
 from oscar_iac.site.model import TokenSource
 
 Cli = Callable[..., CliResult]

@@ -15,9 +15,11 @@ import ipaddress
 import math
 import re
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AnyHttpUrl, Field
+
+from oscar_iac.secretfile import redact_url
 
 # --------------------------------------------------------------------------- bounds
 
@@ -178,18 +180,6 @@ def check_email(value: str) -> str:
 
 
 # --------------------------------------------------------------------------- URLs and paths
-
-
-def redact_url(url: str) -> str:
-    """The URL without its userinfo (user:password@): safe to print or log."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def check_no_userinfo(value: AnyHttpUrl) -> AnyHttpUrl:

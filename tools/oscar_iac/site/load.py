@@ -14,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from oscar_iac.catalog import read_folder
 from oscar_iac.errors import Problem, UserError
+from oscar_iac.secretfile import redact_url
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver, allowed_dirs
 from oscar_iac.site import model, rules
-from oscar_iac.site.fields import redact_url
 from oscar_iac.site.model import (
     NOTEBOOKS_FILE,
     DcacheEventSource,
