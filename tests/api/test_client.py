@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from api.conftest import Cluster
+from oscar_iac import state
 from oscar_iac.client import Client
 from oscar_iac.errors import UserError
-from oscar_iac.im import state
 from runner.fixtures import EXPECTED_SPECIES, IRIS_SAMPLE
 
 pytestmark = pytest.mark.slow

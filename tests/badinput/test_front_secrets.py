@@ -26,9 +26,9 @@ import yaml
 
 from components.minio_fixture import free_port
 from helpers.cli import CliResult
+from oscar_iac import state as st
 from oscar_iac.errors import DeploymentError
 from oscar_iac.im import front_secrets, lifecycle
-from oscar_iac.im import state as st
 from oscar_iac.site import load_site
 
 REPO = Path(__file__).resolve().parents[2]

@@ -253,7 +253,7 @@ def test_the_client_decides_minio_tls_not_oscar(
 
 def test_state_file_error_keeps_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Refusing a corrupt state file changes nothing on disk."""
-    from oscar_iac.im import state
+    from oscar_iac import state
 
     monkeypatch.setenv("OSCAR_IAC_STATE", str(tmp_path / "state"))
     path = state.state_path("badin")

@@ -139,7 +139,7 @@ def test_cli_takes_the_oscar_endpoint_from_the_deployment_state(
     minio_bucket: str,
     oscar_jobs: OscarJobsDouble,
 ) -> None:
-    from oscar_iac.im import state
+    from oscar_iac import state
 
     oscar_jobs.add_service("plants")
     site = _site(tmp_path, minio_server.url, minio_bucket, "plants")

@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from helpers.cli import CliResult
+from oscar_iac import state as st
 from oscar_iac.errors import DeploymentError
 from oscar_iac.im import lifecycle
-from oscar_iac.im import state as st
 from oscar_iac.site import load_site
 
 pytestmark = pytest.mark.slow

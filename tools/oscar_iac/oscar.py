@@ -6,9 +6,10 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from oscar_iac import state
 from oscar_iac.errors import DeploymentError, Problem, UserError
-from oscar_iac.paths import site_state_dir
 from oscar_iac.secrets import SecretError, SecretResolver
+from oscar_iac.state import site_state_dir
 
 if TYPE_CHECKING:
     from oscar_iac.site.load import LoadedSite
@@ -54,8 +55,6 @@ class OscarConnection:
 
 def _state_endpoint(site_name: str) -> str | None:
     """`oscar_endpoint` from the deployment state that `oscar-iac up` writes, if any."""
-    from oscar_iac.im import state
-
     dep = state.load(site_name)
     return str((dep.outputs if dep else {}).get("oscar_endpoint") or "") or None
 
@@ -65,7 +64,6 @@ def connection_for(
 ) -> OscarConnection:
     """The site's OSCAR: the flag, else the deployment state; password from
     OSCAR_PASSWORD, else the site's stack.oscar.password reference (never a flag)."""
-    from oscar_iac.im import state
     from oscar_iac.site.model import OscarTarget
 
     site = loaded.site

@@ -6,7 +6,6 @@ carries the same files under `oscar_iac/_data`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -24,18 +23,3 @@ def data_path(relative: str) -> Path:
     if root is not None:
         return root / relative
     return _PKG / "_data" / relative
-
-
-def state_root() -> Path:
-    """Per-user state (deployment records, generated secrets); OSCAR_IAC_STATE overrides."""
-    env = os.environ.get("OSCAR_IAC_STATE")
-    if env:
-        return Path(env)
-    root = project_root()
-    return (root / ".oscar-iac") if root else Path.home() / ".local" / "state" / "oscar-iac"
-
-
-def site_state_dir(site_name: str) -> Path:
-    path = state_root() / site_name
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from oscar_iac.catalog.read import AI4_FILE
-from oscar_iac.paths import site_state_dir
+from oscar_iac.state import site_state_dir
 
 INDEX = "index.json"
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: faster

@@ -146,12 +146,12 @@ def status(
 
     Example: oscar-iac status inventories/local
     """
+    from oscar_iac import state as st
     from oscar_iac.im import lifecycle
-    from oscar_iac.im import state as st
     from oscar_iac.site.model import ImTarget
 
     loaded = _load(site)
-    st.claim(loaded)
+    st.claim(loaded, create=False)
     dep = st.load(loaded.site.name)
     state: dict[str, object] = {}
     has_infra = dep is not None and bool(dep.inf_id) and dep.phase != "destroyed"
@@ -213,9 +213,9 @@ def outputs(
 
         values = lifecycle.outputs(loaded, refresh=True)
     else:  # the state file only: no IM, no network
-        from oscar_iac.im import state as st
+        from oscar_iac import state as st
 
-        st.claim(loaded)
+        st.claim(loaded, create=False)
         dep = st.load(loaded.site.name)
         if dep is None or not dep.outputs:
             from oscar_iac.errors import UserError

@@ -6,6 +6,7 @@ what each does.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ from oscar_iac.events.orchestrate import Operation
 from oscar_iac.oscar import OscarConnection, connection_for
 from oscar_iac.site import load_site
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import lock
 
 console = Console(highlight=False)
 events_app = typer.Typer(
@@ -75,9 +77,12 @@ def _do(
     if not loaded.site.events:
         console.print(f"site '{loaded.site.name}' has no event sources")
         return
-    oscar = _oscar(loaded, endpoint, user)
-    with console.status(f"events {op}: {len(loaded.site.events)} source(s)…"):
-        changes = run(loaded, oscar, op, only=only)
+    with contextlib.ExitStack() as held:
+        if op != "plan":  # apply and remove change the site: one command at a time
+            held.enter_context(lock(loaded.site.name))
+        oscar = _oscar(loaded, endpoint, user)
+        with console.status(f"events {op}: {len(loaded.site.events)} source(s)…"):
+            changes = run(loaded, oscar, op, only=only)
     _show(f"events {op} — {loaded.site.name}", changes)
 
 

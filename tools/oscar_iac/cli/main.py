@@ -147,3 +147,15 @@ def run() -> None:
         cli.main(prog_name="oscar-iac")
     except OscarIacError as exc:
         sys.exit(report(exc))
+    except OSError as exc:
+        # A file the code did not expect to fail (a full disk, a read-only folder):
+        # one line naming it, not a traceback. State writes say so themselves
+        # (oscar_iac.state.files); this is the net under every other write.
+        sys.exit(report(_os_error(exc)))
+
+
+def _os_error(exc: OSError) -> OscarIacError:
+    from oscar_iac.errors import DeploymentError
+
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    return DeploymentError(f"{where}{exc.strerror or type(exc).__name__}")

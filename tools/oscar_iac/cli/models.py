@@ -18,6 +18,7 @@ from oscar_iac.fdl import fdl_document, service_definition
 from oscar_iac.oscar import connection_for
 from oscar_iac.site import load_site
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import lock
 
 models_app = typer.Typer(
     help="Catalog models as OSCAR services.\n\nExample: oscar-iac models list --catalog ./catalog --inference-only",
@@ -246,9 +247,10 @@ def apply(
     Example: oscar-iac models apply inventories/egi-example
     """
     loaded = load_site(site)
-    models = _site_catalog(loaded, refresh)
-    conn = connection_for(loaded, oscar_endpoint, oscar_user, "models apply")
-    _show(registry.apply(conn, loaded, catalog=models))
+    with lock(loaded.site.name):  # one command changes a site at a time
+        models = _site_catalog(loaded, refresh)
+        conn = connection_for(loaded, oscar_endpoint, oscar_user, "models apply")
+        _show(registry.apply(conn, loaded, catalog=models))
 
 
 @models_app.command("remove")
@@ -260,8 +262,9 @@ def remove(
     Example: oscar-iac models remove inventories/egi-example
     """
     loaded = load_site(site)
-    conn = connection_for(loaded, oscar_endpoint, oscar_user, "models remove")
-    _show(registry.apply(conn, loaded, remove_all=True))
+    with lock(loaded.site.name):
+        conn = connection_for(loaded, oscar_endpoint, oscar_user, "models remove")
+        _show(registry.apply(conn, loaded, remove_all=True))
 
 
 def register(app: typer.Typer) -> None:

@@ -22,10 +22,10 @@ from oscar_iac.dcache import listener
 from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.events.oscar_service import service_token
 from oscar_iac.oscar import OscarConnection
-from oscar_iac.paths import site_state_dir
 from oscar_iac.secrets import SecretError, SecretResolver
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import DcacheEventSource
+from oscar_iac.state import site_state_dir
 
 
 @dataclass(frozen=True)

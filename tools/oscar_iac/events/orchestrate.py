@@ -11,9 +11,9 @@ from typing import Literal
 from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.events.base import Change
 from oscar_iac.oscar import OscarConnection
-from oscar_iac.paths import site_state_dir
 from oscar_iac.secrets import SecretResolver
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import site_state_dir
 
 Operation = Literal["plan", "apply", "remove"]
 

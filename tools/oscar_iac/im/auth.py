@@ -56,6 +56,13 @@ class AuthBuilder:
             raise UserError("an access token is needed for this target")
         tok = self.token.fresh()
         im = _line(id="im", type="InfrastructureManager", token=tok)
+        if self.im_username:  # the embedded IM: its one user (oscar_iac.im.server)
+            im = _line(
+                id="im",
+                type="InfrastructureManager",
+                username=self.im_username,
+                password=self.im_password,
+            )
         if isinstance(cloud, EgiCloud):
             fields = {"id": "egi", "type": "EGI", "host": cloud.site, "vo": cloud.vo, "token": tok}
             return [im, _line(**fields)]

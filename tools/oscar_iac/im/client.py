@@ -1,5 +1,11 @@
 """IM 2.0 REST calls, with retries on transient errors and IM's message on refusals.
 
+A create (`POST /infrastructures`) is never retried: IM may have made the
+infrastructure before the answer was lost (a 5xx from a proxy, a timeout, a dropped
+connection), and a second POST would make a second one. Such an unclear answer is
+`CreateUnclear`; the caller looks the site's infrastructure up by name instead
+(oscar_iac.im.lifecycle).
+
 im-client 1.8 speaks the same REST API but returns only `(ok, text)`, hiding the
 HTTP status this client needs to tell a transient failure (retry) from a refusal
 (stop and explain), so the few calls used here go through `requests` directly.
@@ -34,6 +40,10 @@ class ImUnreachable(DeploymentError):
     pass
 
 
+class CreateUnclear(ImUnreachable):
+    """IM's answer to a create was lost or a 5xx: it may or may not have made it."""
+
+
 def _message(resp: requests.Response) -> str:
     try:
         body = resp.json()
@@ -54,12 +64,15 @@ class ImClient:
     timeout: float = 60.0
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
-    def _call(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
+    def _call(
+        self, method: str, path: str, what: str, retry: bool = True, **kwargs: Any
+    ) -> requests.Response:
         headers = {"Authorization": self.auth_header(), "Accept": "application/json"}
         headers.update(kwargs.pop("headers", {}))
         delay = self.backoff
         last: str = ""
-        for attempt in range(self.retries + 1):
+        attempts = self.retries + 1 if retry else 1
+        for attempt in range(attempts):
             try:
                 resp = self.session.request(
                     method,
@@ -79,9 +92,11 @@ class ImClient:
                 if resp.status_code not in TRANSIENT_STATUS and resp.status_code != 500:
                     raise ImError(resp.status_code, _message(resp), what)
                 last = f"IM answered {resp.status_code} to {what}: {_message(resp)}"
-            if attempt < self.retries:
+            if attempt < attempts - 1:
                 time.sleep(delay)
                 delay *= 2
+        if not retry:
+            raise CreateUnclear(last, hints=["re-run the same command: it looks IM up first"])
         raise ImUnreachable(last, hints=["check the IM endpoint, then re-run the same command"])
 
     # --- infrastructures
@@ -90,6 +105,7 @@ class ImClient:
             "POST",
             "/infrastructures",
             "create infrastructure",
+            retry=False,  # never twice: see the module doc
             params={"async": "yes"},
             data=tosca.encode(),
             headers={"Content-Type": "text/yaml"},

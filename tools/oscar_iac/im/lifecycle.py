@@ -10,28 +10,32 @@ the site name IM stores with the TOSCA document.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
+from oscar_iac import state as st
 from oscar_iac.errors import DeploymentError, UserError
 from oscar_iac.im import server
-from oscar_iac.im import state as st
 from oscar_iac.im.auth import AuthBuilder
-from oscar_iac.im.client import FINAL_STATES, ImClient, ImError
+from oscar_iac.im.client import FINAL_STATES, CreateUnclear, ImClient, ImError
 from oscar_iac.im.ctxt_log import failed_tasks
-from oscar_iac.paths import site_state_dir
 from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import ImTarget, LocalCloud, NodesCloud
+from oscar_iac.state import site_state_dir
 
 if TYPE_CHECKING:
     from oscar_iac.render import RenderedSite
 
 # Heavy modules (IM's TOSCA code via render, Rich's live view, the token chain) are
 # imported where they are used: `status` and `outputs` must start fast.
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 POLL = 0.25  # seconds between state polls: `configured` is noticed within this
 EMBEDDED = "embedded"
@@ -45,6 +49,19 @@ class Connection:
     client: ImClient
     im_label: str  # what the state file records: 'embedded' or the IM URL
     folder: Path | None = None  # the embedded IM's folder
+
+
+def _changes_site(
+    fn: Callable[Concatenate[LoadedSite, P], R],
+) -> Callable[Concatenate[LoadedSite, P], R]:
+    """The command changes the site: it runs holding the site's lock (oscar_iac.state.lock)."""
+
+    @functools.wraps(fn)
+    def locked(loaded: LoadedSite, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with st.lock(loaded.site.name):
+            return fn(loaded, *args, **kwargs)
+
+    return locked
 
 
 def _target(loaded: LoadedSite) -> ImTarget:
@@ -63,19 +80,19 @@ def _resolver(loaded: LoadedSite) -> SecretResolver:
 
 
 @contextlib.contextmanager
-def connect(loaded: LoadedSite) -> Iterator[Connection]:
+def connect(loaded: LoadedSite, create: bool = True) -> Iterator[Connection]:
     """A client for the site's IM; for `endpoint: embedded`, the site's own local IM
-    (started when it is not running, and left running for the next command)."""
+    (started when it is not running, and left running for the next command).
+    `create=False`: a read-only command (no state folder is made for it)."""
     tgt = _target(loaded)
-    st.claim(loaded)
+    st.claim(loaded, create=create)
     builder = AuthBuilder(target=tgt)
-    if isinstance(tgt.cloud, LocalCloud) or (
-        isinstance(tgt.cloud, NodesCloud) and tgt.endpoint == EMBEDDED
-    ):
-        res = _resolver(loaded)
+    embedded = tgt.endpoint == EMBEDDED
+    if embedded or isinstance(tgt.cloud, LocalCloud):
+        # The site's IM user; the embedded IM accepts it only (oscar_iac.im.server).
         builder.im_username = f"oscar-iac-{loaded.site.name}"
-        builder.im_password = res.resolve(SecretRef("generate"), "im_password")
-    else:
+        builder.im_password = _resolver(loaded).resolve(SecretRef("generate"), "im_password")
+    if not (isinstance(tgt.cloud, LocalCloud) or (isinstance(tgt.cloud, NodesCloud) and embedded)):
         from oscar_iac.im.tokens import find_token  # the token chain: start-up speed
         from oscar_iac.preflight.gate import require_offline  # imports the token chain
 
@@ -86,7 +103,8 @@ def connect(loaded: LoadedSite) -> Iterator[Connection]:
             assert pw is not None
             builder.cloud_password = _resolver(loaded).resolve(pw, "cloud_password")
     if tgt.endpoint == EMBEDDED:
-        running = server.ensure_running(im_folder(loaded))
+        owner = (builder.im_username, builder.im_password)
+        running = server.ensure_running(im_folder(loaded), owner)
         yield Connection(ImClient(running.url, builder.header), EMBEDDED, im_folder(loaded))
     else:
         url = str(tgt.endpoint)
@@ -148,6 +166,23 @@ def _find_lost_create(conn: Connection, site: str) -> str | None:
     return None
 
 
+def create_once(conn: Connection, site: str, document: str) -> str:
+    """Ask IM to create the site's infrastructure, once. After an unclear answer (a
+    5xx, a timeout, a dropped connection) IM may hold it anyway: it is looked up by
+    the site's name (`_find_lost_create`) instead of being asked for again."""
+    try:
+        return conn.client.create(document)
+    except CreateUnclear as exc:
+        lost = _find_lost_create(conn, site)
+        if lost is not None:
+            return lost
+        raise DeploymentError(
+            f"{exc}; IM holds no infrastructure of site '{site}' after that answer, "
+            "so nothing was created (the request was not sent again)",
+            hints=exc.hints,
+        ) from exc
+
+
 def _stalled(conn: Connection, inf_id: str) -> bool:
     """True when the embedded IM holds a creation it will never finish (see STALLED_AFTER)."""
     if conn.im_label != EMBEDDED:
@@ -205,6 +240,7 @@ class UpResult:
     action: str  # created | resumed | reconciled | unchanged
 
 
+@_changes_site
 def up(
     loaded: LoadedSite,
     timeout: float = 3600,
@@ -295,7 +331,7 @@ def up(
             )
             dep.note("create requested")
             st.save(dep)  # before asking IM: an interruption is found again by _find_lost_create
-            dep.inf_id = conn.client.create(document(workers))
+            dep.inf_id = create_once(conn, site.name, document(workers))
             dep.created_at = st.now()
             dep.phase = "created"
             dep.note(f"IM created infrastructure {dep.inf_id}")
@@ -350,7 +386,7 @@ def _fetch_front_secrets(
 
 def _recorded(loaded: LoadedSite) -> st.Deployment:
     _target(loaded)  # IM commands: a hosts or existing-OSCAR target is told what to run
-    st.claim(loaded)
+    st.claim(loaded, create=False)
     dep = st.load(loaded.site.name)
     if dep is None or not dep.inf_id or dep.phase == "destroyed":
         raise UserError(
@@ -361,7 +397,7 @@ def _recorded(loaded: LoadedSite) -> st.Deployment:
 
 def status(loaded: LoadedSite) -> tuple[st.Deployment, dict[str, Any]]:
     dep = _recorded(loaded)
-    with connect(loaded) as conn:
+    with connect(loaded, create=False) as conn:
         assert dep.inf_id
         return dep, conn.client.state(dep.inf_id)
 
@@ -369,7 +405,7 @@ def status(loaded: LoadedSite) -> tuple[st.Deployment, dict[str, Any]]:
 def outputs(loaded: LoadedSite, refresh: bool = False) -> dict[str, Any]:
     dep = _recorded(loaded)
     if refresh:
-        with connect(loaded) as conn:
+        with st.lock(loaded.site.name), connect(loaded) as conn:
             assert dep.inf_id
             dep.outputs = conn.client.outputs(dep.inf_id)
             dep.note("outputs refreshed")
@@ -379,7 +415,7 @@ def outputs(loaded: LoadedSite, refresh: bool = False) -> dict[str, Any]:
 
 def logs(loaded: LoadedSite, vm: str | None = None) -> str:
     dep = _recorded(loaded)
-    with connect(loaded) as conn:
+    with connect(loaded, create=False) as conn:
         assert dep.inf_id
         return conn.client.contmsg(dep.inf_id, vm)
 
@@ -395,7 +431,7 @@ def follow_logs(
     dep = _recorded(loaded)
     seen = 0
     started = time.monotonic()
-    with connect(loaded) as conn:
+    with connect(loaded, create=False) as conn:
         assert dep.inf_id
         while True:
             text = conn.client.contmsg(dep.inf_id, vm)
@@ -410,6 +446,7 @@ def follow_logs(
             time.sleep(interval)
 
 
+@_changes_site
 def scale(
     loaded: LoadedSite, workers: int, timeout: float = 3600, quiet: bool = False
 ) -> st.Deployment:
@@ -441,6 +478,7 @@ def scale(
         return dep
 
 
+@_changes_site
 def reconfigure(loaded: LoadedSite, timeout: float = 3600, quiet: bool = False) -> st.Deployment:
     dep = _recorded(loaded)
     with connect(loaded) as conn:
@@ -475,6 +513,7 @@ def _destroy(conn: Connection, inf_id: str) -> None:
         time.sleep(POLL)
 
 
+@_changes_site
 def down(loaded: LoadedSite) -> st.Deployment:
     dep = _recorded(loaded)
     with connect(loaded) as conn:
@@ -506,6 +545,7 @@ def down(loaded: LoadedSite) -> st.Deployment:
     return dep
 
 
+@_changes_site
 def destroy_unrecorded(loaded: LoadedSite) -> str | None:
     """Destroy an infrastructure of this site that IM created but the state never
     recorded (an `up` killed between asking and hearing back); its id, or None."""

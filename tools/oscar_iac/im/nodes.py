@@ -19,10 +19,10 @@ from pathlib import Path
 import paramiko
 
 from oscar_iac.errors import DeploymentError, Problem, UserError
-from oscar_iac.paths import site_state_dir
 from oscar_iac.render.context import nodes_cloud
 from oscar_iac.secrets import SecretResolver
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import site_state_dir
 
 REMOTE_CONF_DIR = "/var/tmp/.im"
 CONNECT_TIMEOUT = 15.0

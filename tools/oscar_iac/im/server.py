@@ -6,8 +6,17 @@ up for later commands (status, scale, down answer in a fraction of a second inst
 of waiting for IM to start) until `down` stops it or it has been idle for
 `OSCAR_IAC_IM_IDLE` seconds (default 1800; every command that uses it counts as use).
 
-`im.json` records its pid and port. Before a command talks to that port (and sends it
-the site's IM password) it checks that the process is ours: the pid is alive, runs as
+Only its owner may use it: IM's `USER_DB` (IM 2.0 `IM/config.py`, checked for every
+request that carries an IM username in `InfrastructureManager.check_im_user`) names one
+IM user, the site's `oscar-iac-<site>` with its generated password (0600 in the state
+folder), so another local user reaching the loopback port is refused (401). IM runs
+with a minimal environment (`ENV_KEPT`): secrets in the operator's environment are not
+inherited.
+
+`im.json` records its pid and port as soon as it is spawned (not once it answers): a
+command killed while IM starts leaves a record, and the next command stops that IM (it
+is ours but does not answer) instead of orphaning it. Before a command talks to that
+port (and sends it the site's IM password) it checks that the process is ours: the pid is alive, runs as
 this user, its command line is our bootstrap with THIS folder's im.cfg, and that very
 process holds the listening socket on 127.0.0.1:<port> (read from /proc). Anything
 else (a stale record, a recycled pid, another program on the port) is not trusted:
@@ -32,6 +41,15 @@ from types import TracebackType
 
 from oscar_iac.errors import DeploymentError
 
+# What IM inherits from the environment: where programs, the home folder and the CA
+# bundle are, the locale and the proxy (IM reaches cloud APIs and runs Ansible/SSH).
+# Nothing else: the operator's tokens and passwords stay out of IM's process.
+ENV_KEPT = (
+    *("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"),
+    *("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
+    *("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"),
+)
+USER_DB = "users.json"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 RECORD = "im.json"
@@ -90,8 +108,8 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def process_is_ours(pid: int, port: int, cfg: Path) -> bool:
-    """The process `pid` is our IM for `cfg` and listens on 127.0.0.1:`port`."""
+def is_our_bootstrap(pid: int, cfg: Path) -> bool:
+    """The process `pid` runs as this user and is our bootstrap for `cfg`."""
     proc = Path(f"/proc/{pid}")
     try:
         if proc.stat().st_uid != os.getuid():
@@ -100,7 +118,12 @@ def process_is_ours(pid: int, port: int, cfg: Path) -> bool:
     except OSError:
         return False
     args = [a.decode(errors="replace") for a in argv if a]
-    if "oscar_iac.im.bootstrap" not in args or str(cfg.resolve()) not in args:
+    return "oscar_iac.im.bootstrap" in args and str(cfg.resolve()) in args
+
+
+def process_is_ours(pid: int, port: int, cfg: Path) -> bool:
+    """The process `pid` is our IM for `cfg` and listens on 127.0.0.1:`port`."""
+    if not is_our_bootstrap(pid, cfg):
         return False
     listening = _listening_inodes(port)
     return bool(listening) and bool(listening & _socket_inodes(pid))
@@ -119,6 +142,7 @@ class EmbeddedIM:
     folder: Path
     port: int = 0
     idle: float = 0.0  # seconds without use before the server stops itself (0: never)
+    owner: tuple[str, str] | None = None  # the one IM user (name, password) it accepts
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -135,9 +159,16 @@ class EmbeddedIM:
 
     def write_config(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        users = ""
+        if self.owner is not None:
+            name, password = self.owner
+            db = self.folder / USER_DB
+            _private_write(db, json.dumps({"users": [{"username": name, "password": password}]}))
+            users = f"USER_DB = {db.resolve()}\n"
         _private_write(
             self.cfg,
             "[im]\n"
+            f"{users}"
             "REST_ADDRESS = 127.0.0.1\n"
             f"REST_PORT = {self.port}\n"
             "REST_SSL = False\n"
@@ -160,13 +191,19 @@ class EmbeddedIM:
         a changed one is refused (OpenSSH's accept-new), instead of turning checks off."""
         known = (self.folder / "known_hosts").resolve()
         return {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k in ENV_KEPT},
             "ANSIBLE_SSH_COMMON_ARGS": (
                 f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=accept-new"
             ),
         }
 
     def start(self) -> EmbeddedIM:
+        self.spawn()
+        self.wait_ready()
+        return self
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the IM process (it answers later: see `wait_ready`)."""
         if not self.port:
             self.port = free_port()
         cfg = self.write_config()
@@ -184,10 +221,9 @@ class EmbeddedIM:
             start_new_session=True,  # Ctrl-C on the CLI must not kill IM mid-request
         )
         out.close()
-        self._wait_ready()
-        return self
+        return self.process
 
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
         import requests
 
         deadline = time.monotonic() + READY_TIMEOUT
@@ -280,28 +316,57 @@ def running(folder: Path) -> RunningIM | None:
     return None
 
 
+def _stop_group(pid: int, timeout: float) -> None:
+    """SIGTERM the process group of `pid`, SIGKILL it if it is still there after `timeout`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        if _is_zombie(pid):
+            return
+        time.sleep(0.05)
+    if Path(f"/proc/{pid}").exists():
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _stop_unanswering(folder: Path) -> None:
+    """An IM of ours recorded at spawn that does not answer (its starter was killed
+    during start-up, or it hangs): stop it rather than leave it running."""
+    rec = _recorded(folder)
+    if rec is not None and is_our_bootstrap(rec.pid, folder / "im.cfg"):
+        _stop_group(rec.pid, STOP_TIMEOUT)
+
+
 # Servers started by this process (tests stop them at the end of each test), and
 # their Popen objects, so that a stop in the same process also reaps the child.
 started: list[Path] = []
 _children: dict[Path, subprocess.Popen[bytes]] = {}
 
 
-def ensure_running(folder: Path) -> RunningIM:
-    """The site's IM, started (and recorded in im.json) when none of ours runs."""
+def ensure_running(folder: Path, owner: tuple[str, str] | None = None) -> RunningIM:
+    """The site's IM, started (and recorded in im.json at spawn) when none of ours runs.
+    `owner`: the one IM user (name, password) a newly started IM accepts."""
     with _locked(folder):
         rec = running(folder)
         if rec is None:
+            _stop_unanswering(folder)
             (folder / RECORD).unlink(missing_ok=True)
-            server = EmbeddedIM(folder, idle=idle_seconds())
-            server.start()
-            assert server.process is not None
-            rec = RunningIM(server.process.pid, server.port)
+            server = EmbeddedIM(folder, idle=idle_seconds(), owner=owner)
+            process = server.spawn()
+            rec = RunningIM(process.pid, server.port)
             _private_write(
                 folder / RECORD,
                 json.dumps({"pid": rec.pid, "port": rec.port, "started": time.time()}),
             )
             started.append(folder)
-            _children[folder.resolve()] = server.process
+            _children[folder.resolve()] = process
+            try:
+                server.wait_ready()
+            except BaseException:
+                (folder / RECORD).unlink(missing_ok=True)
+                server.stop()
+                raise
         touch(folder)
         return rec
 
@@ -310,19 +375,12 @@ def stop_running(folder: Path, timeout: float = STOP_TIMEOUT) -> bool:
     """Stop the site's IM if one of ours runs; True when one was stopped."""
     with _locked(folder):
         rec = running(folder)
-        (folder / RECORD).unlink(missing_ok=True)
         if rec is None:
+            _stop_unanswering(folder)
+            (folder / RECORD).unlink(missing_ok=True)
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(rec.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and Path(f"/proc/{rec.pid}").exists():
-            if _is_zombie(rec.pid):
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(rec.pid, signal.SIGKILL)
+        (folder / RECORD).unlink(missing_ok=True)
+        _stop_group(rec.pid, timeout)
         child = _children.pop(folder.resolve(), None)
         if child is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from oscar_iac.errors import DeploymentError, Problem, UserError
-from oscar_iac.paths import data_path, site_state_dir
+from oscar_iac.paths import data_path
 from oscar_iac.render.ansible_vars import (
     SECRET_ENV_PREFIX,
     dump_inventory,
@@ -28,6 +28,7 @@ from oscar_iac.render.ansible_vars import (
 from oscar_iac.render.context import secret_refs
 from oscar_iac.secrets import SecretError, SecretResolver
 from oscar_iac.site.load import LoadedSite
+from oscar_iac.state import site_state_dir
 
 
 def playbook_secrets(loaded: LoadedSite) -> dict[str, str]:

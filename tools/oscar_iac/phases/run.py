@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from oscar_iac import state as st
 from oscar_iac.errors import DeploymentError, OscarIacError, Problem, UserError
-from oscar_iac.im import state as st
 from oscar_iac.site.fields import check_timeout
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import HostsTarget, ImTarget, LocalCloud, NodesCloud, OscarTarget
@@ -276,11 +276,9 @@ HANDLERS: dict[str, Callable[[Context], str]] = {
 
 
 def _credentials(loaded: LoadedSite) -> list[str]:
-    from oscar_iac.paths import site_state_dir
-
     site = loaded.site
     tgt = site.target
-    secrets = site_state_dir(site.name) / "secrets"
+    secrets = st.site_state_dir(site.name, create=False) / "secrets"
 
     def where(ref: str, name: str) -> str:
         if ref == "generate":
@@ -380,6 +378,21 @@ def up(
     rep = reporter or Quiet()
     name = loaded.site.name
     st.claim(loaded)
+    with st.lock(name):
+        return _up(loaded, only, skip, timeout, platform_timeout, quiet, rep, ignore_preflight)
+
+
+def _up(
+    loaded: LoadedSite,
+    only: set[str],
+    skip: set[str],
+    timeout: float,
+    platform_timeout: float,
+    quiet: bool,
+    rep: Reporter,
+    ignore_preflight: bool,
+) -> UpReport:
+    name = loaded.site.name
     dep = st.load(name) or st.Deployment(site=name, im_url="")
     digest = site_digest(loaded)
     resume = (
@@ -395,7 +408,7 @@ def up(
     for phase in PHASES:
         if phase in na:
             outcomes.append(PhaseOutcome(phase, NOT_APPLICABLE, na[phase]))
-            _record(name, phase, NOT_APPLICABLE, na[phase], digest)
+            st.record_phase(name, phase, NOT_APPLICABLE, na[phase], digest)
             rep.end(phase, NOT_APPLICABLE, na[phase])
             continue
         if (only and phase not in only and phase != "summary") or phase in skip:
@@ -409,16 +422,16 @@ def up(
             rep.end(phase, "done earlier", rec.detail)
             continue
         rep.start(phase)
-        _record(name, phase, "running", "", digest)
+        st.record_phase(name, phase, "running", "", digest)
         try:
             detail = HANDLERS[phase](ctx)
         except OscarIacError as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
-            _record(name, phase, "failed", first, digest, run_status="failed")
+            st.record_phase(name, phase, "failed", first, digest, run_status="failed")
             outcomes.append(PhaseOutcome(phase, "failed", first))
             rep.end(phase, "failed", first)
             raise
-        _record(name, phase, "done", detail, digest)
+        st.record_phase(name, phase, "done", detail, digest)
         outcomes.append(PhaseOutcome(phase, "done", detail))
         rep.end(phase, "done", detail)
     complete = all(o.status in ("done", "done earlier", NOT_APPLICABLE) for o in outcomes)
@@ -428,19 +441,6 @@ def up(
     st.save(final)
     summary = summarize(loaded, ctx, outcomes)
     return UpReport(outcomes, summary, embedded="platform" in na)
-
-
-def _record(
-    site: str, phase: str, status: str, detail: str, digest: str, run_status: str | None = None
-) -> None:
-    dep = st.load(site) or st.Deployment(site=site, im_url="")
-    rec = dep.phase_record(phase)
-    if status == NOT_APPLICABLE and rec is not None and rec.status == NOT_APPLICABLE:
-        return
-    dep.record(phase, status, detail, digest)
-    if run_status:
-        dep.run["status"] = run_status
-    st.save(dep)
 
 
 # --------------------------------------------------------------------------- down
@@ -460,12 +460,16 @@ def _touched(dep: st.Deployment, phase: str) -> bool:
 
 def down(loaded: LoadedSite, reporter: Reporter | None = None) -> list[DownStep]:
     """Undo `up` in reverse: events, models, infrastructure; then stop the embedded IM."""
+    st.claim(loaded)
+    with st.lock(loaded.site.name):
+        return _down(loaded, reporter or Quiet())
+
+
+def _down(loaded: LoadedSite, rep: Reporter) -> list[DownStep]:
     from oscar_iac.im import lifecycle
 
-    rep = reporter or Quiet()
     name = loaded.site.name
     site = loaded.site
-    st.claim(loaded)
     dep = st.load(name)
     has_infra = bool(dep and dep.inf_id and dep.phase != "destroyed")
     if dep is None or not (

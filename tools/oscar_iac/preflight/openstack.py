@@ -31,7 +31,6 @@ from keystoneauth1 import exceptions as ks_exc
 
 from oscar_iac.errors import UserError
 from oscar_iac.im.tokens import MIN_VALIDITY, Token, expiry, find_token, sources
-from oscar_iac.paths import site_state_dir
 from oscar_iac.preflight import connect as cx
 from oscar_iac.preflight.flavours import FlavourInfo, near_misses, pick, units_trap
 from oscar_iac.preflight.needs import Needs, needs
@@ -47,6 +46,7 @@ from oscar_iac.site.model import (
     OpenStackCloud,
     TokenSource,
 )
+from oscar_iac.state import site_state_dir
 
 API_ERRORS = (
     ks_exc.ClientException,
