@@ -12,6 +12,9 @@ import pytest
 import yaml
 
 from helpers.cli import CliResult
+from helpers.inventory import load_inventory
+from oscar_iac.phases.hosts import playbook_secrets
+from oscar_iac.site import load_site
 from roles.conftest import REPO, run_tool
 
 Cli = Callable[..., CliResult]
@@ -48,7 +51,7 @@ def test_dcache_relay_source_rendered_for_the_role(
     assert res.code == 0, res.err
     inventory = (out / "hosts.yml").read_text()
     assert "dcache-token-from-env" not in inventory
-    variables = yaml.safe_load(inventory)["all"]["vars"]
+    variables = load_inventory(inventory)["all"]["vars"]
     fqdn = f"{data['cluster']['name']}.{data['cluster']['domain']}"
     assert variables["dcache_relay_sources"] == [
         {
@@ -65,7 +68,9 @@ def test_dcache_relay_source_rendered_for_the_role(
         }
     ]
     assert variables["dcache_relay_sources"][0]["oscar_url"].endswith("://" + fqdn)
-    assert "OSCAR_IAC_TEST_DCACHE_TOKEN" in variables["oscar_iac_secret_dcache_edge_dcache"]
+    assert "OSCAR_IAC_SECRET_DCACHE_EDGE_DCACHE" in variables["oscar_iac_secret_dcache_edge_dcache"]
+    env = playbook_secrets(load_site(site))  # what `up` hands ansible-playbook
+    assert env["OSCAR_IAC_SECRET_DCACHE_EDGE_DCACHE"] == "dcache-token-from-env"
     # The play's secret handover gives the role its credential (resolved by Ansible).
     book = tmp_path / "handover.yml"
     book.write_text(
@@ -77,7 +82,7 @@ def test_dcache_relay_source_rendered_for_the_role(
         msg: "CREDS={{{{ dcache_relay_credentials | to_json }}}}"
 """
     )
-    got = run_tool("ansible-playbook", "-i", out / "hosts.yml", book)
+    got = run_tool("ansible-playbook", "-i", out / "hosts.yml", book, **env)
     assert got.returncode == 0, got.stdout + got.stderr
     line = next(ln for ln in got.stdout.splitlines() if "CREDS=" in ln)
     creds = json.loads(line.split("CREDS=", 1)[1].rstrip('"').replace('\\"', '"'))

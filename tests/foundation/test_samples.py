@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from foundation.conftest import REPO, SAMPLES, CliResult
+from helpers.inventory import load_inventory
 from oscar_iac.render import SECRET_INPUTS, render_site, with_inputs
 from oscar_iac.render.translate import tosca_to_radl
 from oscar_iac.site import load_site
@@ -53,7 +54,7 @@ def test_render_writes_translated_documents(
     summary = yaml.safe_load((tmp_path / "summary.yml").read_text())
     assert summary["site"] == name
     if name == "hosts-example":
-        inv = yaml.safe_load((tmp_path / "hosts.yml").read_text())
+        inv = load_inventory((tmp_path / "hosts.yml").read_text())
         assert set(inv["all"]["children"]["workers"]["hosts"]) == {"worker1", "worker2"}
 
 

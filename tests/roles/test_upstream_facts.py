@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers.inventory import load_inventory
 from roles.conftest import REPO, ROLES, load_yaml, run_tool
 
 VERSIONS = load_yaml(REPO / "versions.yml")["oscar_iac_versions"]
@@ -205,7 +206,7 @@ def test_oscar_gets_the_public_minio_url(cli, tmp_path: Path, monkeypatch) -> No
     out = tmp_path / "out"
     res = cli("render", str(REPO / "inventories" / "hosts-example"), "-o", str(out))
     assert res.code == 0, res.err
-    variables = yaml.safe_load((out / "hosts.yml").read_text())["all"]["vars"]
+    variables = load_inventory((out / "hosts.yml").read_text())["all"]["vars"]
     fqdn = variables["oscar_iac_cluster_fqdn"]
     assert variables["oscar_minio_endpoint"] == f"https://minio.{fqdn}"
     assert variables["oscar_minio_endpoint"].removeprefix("https://") == variables["minio_hostname"]

@@ -67,6 +67,20 @@ def connection_for(
     from oscar_iac.site.model import OscarTarget
 
     site = loaded.site
+    if endpoint is not None:
+        from urllib.parse import urlsplit
+
+        from oscar_iac.secretfile import redact_url
+
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+            raise UserError(
+                Problem(
+                    "--oscar-endpoint",
+                    "",
+                    f"expected an http(s) URL without a user or password; got {redact_url(endpoint)}",
+                )
+            )
     state.claim(loaded)
     if isinstance(site.target, OscarTarget):
         return _existing_cluster(loaded, site.target, endpoint, user)

@@ -27,9 +27,16 @@ from typing import Any
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import core_schema
 
+from oscar_iac.secretfile import NEVER as _NEVER
+from oscar_iac.secretfile import SecretFileError, read_secret_bytes, read_secret_text
+
 _REF_RE = re.compile(
-    r"^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+|vault:[^#]+#[A-Za-z0-9_.\-]+|generate)$"
+    r"^(?:env:[A-Za-z_][A-Za-z0-9_]{0,127}|file:.+|vault:[^#]+#[A-Za-z0-9_.\-]{1,128}|generate)$"
 )
+# A path target follows the rules of any path of a site file (site.fields.check_path):
+# no leading '-', no control characters or template markers, at most 4096 characters.
+_BAD_PATH = re.compile(r"^-|[\x00-\x1f\x7f]|\{\{|\{%|\{#")
+PATH_MAX = 4096
 
 
 class SecretRef(str):
@@ -38,7 +45,17 @@ class SecretRef(str):
     __slots__ = ()
 
     def __new__(cls, value: str) -> SecretRef:
-        if not isinstance(value, str) or not _REF_RE.match(value):
+        path = value.partition(":")[2] if isinstance(value, str) else ""
+        if isinstance(value, str) and value.startswith("vault:"):
+            path = path.rpartition("#")[0]
+        if (
+            not isinstance(value, str)
+            or not _REF_RE.fullmatch(value)
+            or (
+                value.startswith(("file:", "vault:"))
+                and (_BAD_PATH.search(path) or len(path) > PATH_MAX)
+            )
+        ):
             raise ValueError(
                 "expected a secret reference: 'env:NAME', 'file:PATH', 'vault:FILE#KEY' or "
                 "'generate' (secrets are never written in a site file)"
@@ -65,12 +82,24 @@ class SecretError(ValueError):
 
 
 ALLOWED_DIRS_ENV = "OSCAR_IAC_SECRET_DIRS"
-NEVER = (Path("/proc"), Path("/sys"), Path("/dev"))
+NEVER = tuple(Path(p) for p in _NEVER)
 
 
-def _allowed_dirs(site_dir: Path) -> list[Path]:
+def allowed_dirs(site_dir: Path) -> list[Path]:
+    """The site folder, then the folders the user listed in OSCAR_IAC_SECRET_DIRS."""
     extra = [d for d in os.environ.get(ALLOWED_DIRS_ENV, "").split(":") if d.strip()]
     return [site_dir.resolve(), *(Path(os.path.expanduser(d)).resolve() for d in extra)]
+
+
+def read_confined(path: Path, site_dir: Path, what: str = "secret file") -> bytes:
+    """The bytes of a secret file a site names: through the one safe reader
+    (oscar_iac.secretfile), inside the site folder or an allowed folder only."""
+    try:
+        return read_secret_bytes(
+            str(path), allowed=[str(d) for d in allowed_dirs(site_dir)], what=what
+        )
+    except SecretFileError as exc:
+        raise SecretError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -84,31 +113,9 @@ class SecretResolver:
         p = Path(os.path.expanduser(target))
         return p if p.is_absolute() else (self.site_dir / p)
 
-    def confined(self, target: str, what: str = "secret file") -> Path:
-        """The real path of a `file:`/`vault:` target, if it is a regular file inside the
-        site folder (or an allowed folder) after resolving symlinks; else SecretError."""
-        given = self._path(target)
-        try:
-            real = given.resolve(strict=True)
-        except (OSError, RuntimeError, ValueError) as exc:
-            raise SecretError(f"{what} {given} does not exist") from exc
-        if any(real == d or real.is_relative_to(d) for d in NEVER):
-            raise SecretError(f"{what} {given} is under {real.parts[1]}/: never read")
-        allowed = _allowed_dirs(self.site_dir)
-        if not any(real.is_relative_to(d) for d in allowed):
-            raise SecretError(
-                f"{what} {given} is {real}, outside the site folder {allowed[0]}; expected a "
-                f"file inside it (or list its folder in {ALLOWED_DIRS_ENV})"
-            )
-        try:
-            mode = real.stat().st_mode
-        except OSError as exc:
-            raise SecretError(f"{what} {given} cannot be read: {exc.strerror}") from exc
-        if not stat.S_ISREG(mode):
-            raise SecretError(f"{what} {given} is not a regular file")
-        if not os.access(real, os.R_OK):
-            raise SecretError(f"{what} {given} is not readable")
-        return real
+    def read(self, target: str, what: str = "secret file") -> bytes:
+        """The bytes of a `file:`/`vault:` target, read once from one descriptor."""
+        return read_confined(self._path(target), self.site_dir, what)
 
     def check(self, ref: SecretRef) -> None:
         """Raise SecretError when `ref` could not be resolved now. A vault file is
@@ -117,7 +124,7 @@ class SecretResolver:
             if not os.environ.get(ref.target):
                 raise SecretError(f"environment variable {ref.target} is not set or empty")
         elif ref.scheme == "file":
-            self.confined(ref.target)
+            self._text(self.read(ref.target), ref.target, "secret file")
         elif ref.scheme == "vault":
             self._resolve_vault(ref)
 
@@ -127,19 +134,17 @@ class SecretResolver:
             self.check(ref)
             return os.environ[ref.target]
         if ref.scheme == "file":
-            return self._read_text(self.confined(ref.target), "secret file").strip()
+            return self._text(self.read(ref.target), ref.target, "secret file")
         if ref.scheme == "vault":
             return self._resolve_vault(ref)
         return self._generated(name)
 
     @staticmethod
-    def _read_text(path: Path, what: str) -> str:
+    def _text(data: bytes, target: str, what: str) -> str:
         try:
-            return path.read_bytes().decode("utf-8")
-        except OSError as exc:
-            raise SecretError(f"{what} {path} cannot be read: {exc.strerror}") from exc
+            return data.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
-            raise SecretError(f"{what} {path} is not UTF-8 text") from exc
+            raise SecretError(f"{what} {target} is not UTF-8 text") from exc
 
     def _resolve_vault(self, ref: SecretRef) -> str:
         # Ansible is heavy: imported only for a vault: reference (start-up speed).
@@ -148,18 +153,19 @@ class SecretResolver:
         from ansible.parsing.vault import VaultLib, VaultSecret
 
         file_part, key = ref.target.split("#", 1)
-        vfile = self.confined(file_part, "vault file")
+        vault_bytes = self.read(file_part, "vault file")
         pw_file = os.environ.get("ANSIBLE_VAULT_PASSWORD_FILE")
         if not pw_file:
             raise SecretError("vault references need ANSIBLE_VAULT_PASSWORD_FILE to be set")
         try:
-            pw = Path(pw_file).read_bytes().strip()
-        except OSError as exc:
-            raise SecretError(
-                f"ANSIBLE_VAULT_PASSWORD_FILE {pw_file} cannot be read: {exc.strerror}"
-            ) from exc
+            # The user's own setting (never a site's): any folder but /proc, /sys, /dev.
+            pw = read_secret_bytes(
+                pw_file, allowed=None, what="ANSIBLE_VAULT_PASSWORD_FILE"
+            ).strip()
+        except SecretFileError as exc:
+            raise SecretError(str(exc)) from exc
         try:
-            plain = VaultLib([("default", VaultSecret(pw))]).decrypt(vfile.read_bytes())
+            plain = VaultLib([("default", VaultSecret(pw))]).decrypt(vault_bytes)
         except (AnsibleError, ValueError) as exc:
             raise SecretError(
                 f"vault file {file_part} cannot be decrypted with the password in "
@@ -182,7 +188,10 @@ class SecretResolver:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = folder / name
         if path.exists():
-            return path.read_text().strip()
+            try:
+                return read_secret_text(str(path), allowed=[str(folder)], what="generated secret")
+            except SecretFileError as exc:
+                raise SecretError(str(exc)) from exc
         value = _stdlib_secrets.token_urlsafe(24)
         # O_EXCL + 0600: never world-readable, never overwritten by a racing run.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)

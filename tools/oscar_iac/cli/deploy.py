@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from oscar_iac.cli import ui
+from oscar_iac.cli import bounds, ui
 
 if TYPE_CHECKING:
     from oscar_iac.site.load import LoadedSite
@@ -25,7 +25,9 @@ SITE = typer.Argument(
     ..., help="Site folder (inventories/<site>) or its site.yml.", show_default=False
 )
 QUIET = typer.Option(False, "--quiet", "-q", help="No live progress view.")
-TIMEOUT = typer.Option(3600.0, "--timeout", help="Seconds to wait for IM to finish.")
+TIMEOUT = typer.Option(
+    3600.0, "--timeout", callback=bounds.timeout, help="Seconds to wait for IM to finish."
+)
 SYMBOL = {
     "done": "ok",
     "done earlier": "ok",
@@ -90,16 +92,21 @@ def up(
     only: list[str] | None = typer.Option(
         None,
         "--only",
+        callback=bounds.phases,
         help=f"Run only these phases (repeat or comma-separate): {PHASE_NAMES}.",
     ),
     skip: list[str] | None = typer.Option(
         None,
         "--skip",
+        callback=bounds.phases,
         help=f"Do not run these phases (repeat or comma-separate): {PHASE_NAMES}.",
     ),
     timeout: float = TIMEOUT,
     platform_timeout: float = typer.Option(
-        900.0, "--platform-timeout", help="Seconds to wait for OSCAR to answer."
+        900.0,
+        "--platform-timeout",
+        callback=bounds.timeout,
+        help="Seconds to wait for OSCAR to answer.",
     ),
     quiet: bool = QUIET,
     ignore_preflight: bool = typer.Option(
@@ -253,7 +260,7 @@ def logs(
 def scale(
     site: Path = SITE,
     workers: int = typer.Option(
-        ..., "--workers", "-w", min=0, help="Number of CPU workers wanted."
+        ..., "--workers", "-w", callback=bounds.workers, help="Number of CPU workers wanted."
     ),
     timeout: float = TIMEOUT,
     quiet: bool = QUIET,

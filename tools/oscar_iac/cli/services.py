@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from oscar_iac.cli import ui
+from oscar_iac.cli import bounds, ui
 from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.runner import Invocation, RunResult, load_service, run_invocation
 
@@ -91,7 +91,9 @@ def try_(
         "--sync",
         help="Invoke as OSCAR's /run would (the file is the request body) instead of as a bucket upload.",
     ),
-    timeout: float = typer.Option(900.0, "--timeout", help="Seconds before the run is stopped."),
+    timeout: float = typer.Option(
+        900.0, "--timeout", callback=bounds.timeout, help="Seconds before the run is stopped."
+    ),
 ) -> None:
     """Run a service's script in a local podman container, exactly as OSCAR's supervisor would.
 

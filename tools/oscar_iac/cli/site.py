@@ -7,11 +7,11 @@ import tempfile
 from pathlib import Path
 
 import typer
-import yaml
 
 from oscar_iac.cli import ui
 from oscar_iac.errors import Problem, UserError
 from oscar_iac.render import RenderedSite, render_site, summary_yaml
+from oscar_iac.render.ansible_vars import dump_inventory
 from oscar_iac.site import load_site
 
 SITE_ARG = typer.Argument(
@@ -93,7 +93,7 @@ def render(
         "summary.yml": summary_yaml(rendered),
     }
     if rendered.inventory:
-        files["hosts.yml"] = "---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False)
+        files["hosts.yml"] = dump_inventory(rendered.inventory)
     _write_all(output, files)
     for name in files:
         ui.line(f"wrote {output / name}")

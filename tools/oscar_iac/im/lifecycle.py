@@ -450,9 +450,14 @@ def follow_logs(
 def scale(
     loaded: LoadedSite, workers: int, timeout: float = 3600, quiet: bool = False
 ) -> st.Deployment:
-    if workers < 0:
-        raise UserError("--workers must be 0 or more")
     from oscar_iac.im import nodes as machines
+    from oscar_iac.site.fields import check_timeout, check_workers
+
+    try:  # the schema's bounds (site.fields), before anything is asked of IM
+        check_workers(workers, "--workers")
+        check_timeout(timeout, "--timeout")
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     from oscar_iac.render import render_site
 
     machines.check_workers(loaded, workers)
@@ -524,9 +529,18 @@ def down(loaded: LoadedSite) -> st.Deployment:
     if nodes_cloud(loaded.site):
         from oscar_iac.im import nodes as machines
 
-        # IM leaves its folder (with the login user's key) on existing machines.
-        for line in machines.clean_leftovers(machines.logins_for(loaded, dep.workers), dep.inf_id):
+        # IM leaves its folder (with the login user's key) on existing machines: clean
+        # every machine the site lists (workers a `scale` let go too), then forget the
+        # host keys pinned for them (IM's and ours): the next `up` meets new machines.
+        logins = machines.logins_for(loaded)
+        for line in machines.clean_leftovers(logins, dep.inf_id):
             dep.note(f"leftovers: {line}")
+        addresses = [login.address for login in logins]
+        for pins in (
+            im_folder(loaded) / "known_hosts",
+            site_state_dir(loaded.site.name) / "known_hosts",
+        ):
+            machines.forget_host_keys(pins, addresses)
         st.save(dep)
     return dep
 

@@ -10,8 +10,11 @@ Keys are loaded in memory (paramiko): never on a command line or in a file of ou
 from __future__ import annotations
 
 import io
+import os
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import paramiko
 
@@ -122,11 +125,16 @@ def _run(client: paramiko.SSHClient, command: str, stdin: str = "") -> tuple[int
 
 # Drops the key read on stdin from the login user's authorized_keys: IM adds it as is
 # and again with "2" appended (contextualization/basic.yml "Add the authorized_key to
-# the nodes again", a GCE workaround).
-_DROP_KEY = (
+# the nodes again", a GCE workaround). The file is replaced atomically: the kept lines go
+# to a temporary file in the same folder (mktemp: 0600), which is renamed over it only
+# when grep said 0 (lines kept) or 1 (no line kept); any other status (a full disk, a
+# read-only folder) leaves authorized_keys as it was and exits non-zero.
+DROP_KEY = (
     'k=$(cat); f="$HOME/.ssh/authorized_keys"; [ -n "$k" ] && [ -f "$f" ] || exit 0; '
-    'grep -vxF -e "$k" -e "${k}2" "$f" > "$f.oscar-iac" || true; '
-    'cat "$f.oscar-iac" > "$f"; rm -f "$f.oscar-iac"'
+    't=$(mktemp "$f.oscar-iac.XXXXXX") || exit 3; '
+    'grep -vxF -e "$k" -e "${k}2" "$f" > "$t"; s=$?; '
+    'if [ "$s" -gt 1 ]; then rm -f "$t"; echo "grep failed ($s): $f left as it was" >&2; exit 4; fi; '
+    'mv -f "$t" "$f" || { rm -f "$t"; echo "cannot replace $f: left as it was" >&2; exit 5; }'
 )
 
 
@@ -140,7 +148,8 @@ def clean_leftovers(logins: list[Login], inf_id: str) -> list[str]:
         raise ValueError(f"unexpected infrastructure id {inf_id!r}")
     path = f"{REMOTE_CONF_DIR}/{inf_id}"
     im_key = ""
-    report = []
+    report: list[str] = []
+    failed: list[str] = []
     for login in logins:
         try:
             client = _client(login)
@@ -153,20 +162,73 @@ def clean_leftovers(logins: list[Login], inf_id: str) -> list[str]:
                 im_key = text.strip() if status == 0 else ""
             dropped = ""
             if im_key:
-                status, text = _run(client, _DROP_KEY, stdin=im_key + "\n")
+                status, text = _run(client, DROP_KEY, stdin=im_key + "\n")
+                if status != 0:
+                    failed.append(
+                        f"{login.name}: IM's key is still in authorized_keys "
+                        f"(the edit failed, nothing was changed: {text or status})"
+                    )
                 dropped = " and IM's key from authorized_keys" if status == 0 else ""
             status, text = _run(client, f"sudo -n rm -rf {path}")
             if status == 0:
                 report.append(f"{login.name}: removed {path}{dropped}")
             else:
-                report.append(f"{login.name}: could not remove {path}: {text}")
+                failed.append(f"{login.name}: could not remove {path}: {text}")
         finally:
             client.close()
+    if failed:
+        raise DeploymentError(
+            "cleaning up after IM failed on these machines:\n  " + "\n  ".join(failed),
+            hints=[f"fix the cause there, then remove {path} and IM's key by hand"]
+            + [f"done: {line}" for line in report],
+        )
     return report
 
 
+def forget_host_keys(known_hosts: Path, addresses: list[str]) -> int:
+    """Drop the lines pinning `addresses` (port 22, plain or hashed names) from a
+    known_hosts file of ours, replacing it atomically (temp file in the same folder +
+    rename). The number of lines dropped."""
+    try:
+        lines = known_hosts.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise DeploymentError(f"{known_hosts}: cannot read it: {exc.strerror}") from exc
+    names = {a.lower() for a in addresses}
+    keep = [ln for ln in lines if not _pins(ln, names)]
+    if len(keep) == len(lines):
+        return 0
+    fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=known_hosts.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.writelines(keep)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, known_hosts)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise DeploymentError(f"{known_hosts}: cannot rewrite it: {exc.strerror}") from exc
+    return len(lines) - len(keep)
+
+
+def _pins(line: str, names: set[str]) -> bool:
+    """True if a known_hosts line names one of `names` (OpenSSH sshd(8) format)."""
+    fields = line.split()
+    if len(fields) < 3 or line.startswith("#"):
+        return False
+    for entry in fields[0].split(","):
+        if entry.startswith("|1|"):
+            if any(str(paramiko.HostKeys.hash_host(n, entry)) == entry for n in names):
+                return True
+        elif entry.lower() in names:
+            return True
+    return False
+
+
 def logins_for(loaded: LoadedSite, workers: int | None = None) -> list[Login]:
-    """SSH logins of the front and the first `workers` workers (all listed when None)."""
+    """SSH logins of the front and the first `workers` workers (all listed when None:
+    `down` cleans every machine the site lists, so workers a `scale` let go are too)."""
     cloud = nodes_cloud(loaded.site)
     if cloud is None:
         return []

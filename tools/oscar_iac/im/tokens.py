@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.site.model import TokenSource
+from oscar_iac.secretfile import SecretFileError, read_secret_text
+from oscar_iac.secrets import allowed_dirs
+from oscar_iac.site.model import NOTEBOOKS_FILE, TokenSource
 
 # Refresh when fewer seconds than this are left (a long step may take that long).
 MIN_VALIDITY = 300
@@ -74,8 +76,41 @@ class Token:
         )
 
 
-def sources(cfg: TokenSource) -> list[tuple[str, Callable[[], str | None]]]:
-    """The sources in the documented order, each a (name, fetch) pair."""
+def notebooks_allowed(cfg: TokenSource, site_dir: Path | None) -> list[str] | None:
+    """Folders the token file may lie in: the site folder and the user's allowed folders,
+    plus EGI Notebooks' own folder when the file is that service's fixed path. None (no
+    site: a program using the Python client named the file itself): anywhere but /proc,
+    /sys and /dev."""
+    if site_dir is None:
+        return None
+    out = [str(d) for d in allowed_dirs(site_dir)]
+    if cfg.notebooks_file == NOTEBOOKS_FILE:
+        out.append(str(Path(NOTEBOOKS_FILE).parent))
+    return out
+
+
+def read_notebooks_token(cfg: TokenSource, site_dir: Path | None) -> str | None:
+    """The token in `notebooks_file`, read by the one secret-file reader; None when the
+    file does not exist. A file the site may not name is a UserError naming the field."""
+    given = Path(cfg.notebooks_file).expanduser()
+    path = given if given.is_absolute() or site_dir is None else site_dir / given
+    if not os.path.lexists(path):
+        return None
+    try:
+        text = read_secret_text(
+            str(path), allowed=notebooks_allowed(cfg, site_dir), what="token file"
+        )
+    except SecretFileError as exc:
+        where = (site_dir / "site.yml") if site_dir is not None else "token file"
+        raise UserError(Problem(where, "target.token.notebooks_file", str(exc))) from exc
+    return text or None
+
+
+def sources(
+    cfg: TokenSource, site_dir: Path | None = None
+) -> list[tuple[str, Callable[[], str | None]]]:
+    """The sources in the documented order, each a (name, fetch) pair. `site_dir`: the
+    folder of the site that configured them (its token file must lie there)."""
     chain: list[tuple[str, Callable[[], str | None]]] = [
         (f"environment variable {cfg.env}", lambda: os.environ.get(cfg.env) or None),
     ]
@@ -86,17 +121,16 @@ def sources(cfg: TokenSource) -> list[tuple[str, Callable[[], str | None]]]:
         chain.append(("fedcloud token issue", lambda: _run(["fedcloud", "token", "issue"])))
 
     def notebooks() -> str | None:
-        path = Path(cfg.notebooks_file)
-        return path.read_text().strip() or None if path.is_file() else None
+        return read_notebooks_token(cfg, site_dir)
 
     chain.append((f"EGI Notebooks token file {cfg.notebooks_file}", notebooks))
     return chain
 
 
-def first_token(cfg: TokenSource) -> tuple[Token | None, list[str]]:
+def first_token(cfg: TokenSource, site_dir: Path | None = None) -> tuple[Token | None, list[str]]:
     """The first token the chain yields, and the sources tried before it."""
     tried: list[str] = []
-    for name, fetch in sources(cfg):
+    for name, fetch in sources(cfg, site_dir):
         value = fetch()
         if value:
             return Token(value=value, source=name, refresh=fetch), tried
@@ -105,7 +139,7 @@ def first_token(cfg: TokenSource) -> tuple[Token | None, list[str]]:
 
 
 def find_token(cfg: TokenSource, where: Path) -> Token:
-    token, tried = first_token(cfg)
+    token, tried = first_token(cfg, where.parent)
     if token is not None:
         return token
     raise UserError(

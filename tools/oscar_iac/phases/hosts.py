@@ -1,7 +1,9 @@
 """Infrastructure for the hosts target: ansible-playbook with the rendered inventory.
 
-The inventory (written to the site's state folder; it carries lookups, never secret
-values) is the one `oscar-iac render` writes as hosts.yml; the playbook is
+The inventory (written to the site's state folder; site values in it are `!unsafe` data,
+and it names each secret by an environment variable, never a value or a path) is the one
+`oscar-iac render` writes as hosts.yml; `up` resolves each secret once through the one
+secret resolver and hands the values to ansible-playbook in its environment; the playbook is
 playbooks/site.yml, the same roles IM runs on cloud VMs. Progress is compact: the
 current play/task on one line, the recap at the end, the tail of the output on failure.
 """
@@ -16,10 +18,16 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
-
-from oscar_iac.errors import DeploymentError
+from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.paths import data_path
+from oscar_iac.render.ansible_vars import (
+    SECRET_ENV_PREFIX,
+    dump_inventory,
+    relay_secret_refs,
+    secret_env,
+)
+from oscar_iac.render.context import secret_refs
+from oscar_iac.secrets import SecretError, SecretResolver
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.state import site_state_dir
 from oscar_iac.state.files import write_private
@@ -32,6 +40,23 @@ def find_ansible_playbook() -> str | None:
     if beside.is_file() and os.access(beside, os.X_OK):
         return str(beside)
     return shutil.which("ansible-playbook")
+
+
+def playbook_secrets(loaded: LoadedSite) -> dict[str, str]:
+    """Every secret the hosts inventory names, resolved once (env:, file: and vault:
+    through the one resolver; `generate` kept 0600 in the state folder), as the
+    environment variables the inventory's lookups read."""
+    site = loaded.site
+    resolver = SecretResolver(loaded.directory, site_state_dir(site.name))
+    out: dict[str, str] = {}
+    for name, ref in {**secret_refs(site), **relay_secret_refs(site)}.items():
+        try:
+            out[secret_env(name)] = resolver.resolve(ref, name)
+        except SecretError as exc:
+            raise UserError(
+                Problem(loaded.path, name, f"unresolvable secret reference {ref!r}: {exc}")
+            ) from exc
+    return out
 
 
 def run_site_playbook(loaded: LoadedSite, progress: Callable[[str], None]) -> str:
@@ -49,11 +74,12 @@ def run_site_playbook(loaded: LoadedSite, progress: Callable[[str], None]) -> st
             ],
         )
     rendered = render_site(loaded, translate=False)
+    secrets = playbook_secrets(loaded)
     inventory = site_state_dir(loaded.site.name) / "hosts.yml"
-    write_private(inventory, "---\n" + yaml.safe_dump(rendered.inventory, sort_keys=False))
+    write_private(inventory, dump_inventory(rendered.inventory))
     playbook = Path(data_path("playbooks")) / "site.yml"
     root = playbook.parent.parent
-    env = {**os.environ, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, **secrets, "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
     if (root / "roles").is_dir():
         env.setdefault("ANSIBLE_ROLES_PATH", str(root / "roles"))
     proc = subprocess.Popen(
@@ -83,7 +109,8 @@ def run_site_playbook(loaded: LoadedSite, progress: Callable[[str], None]) -> st
         raise DeploymentError(
             f"ansible-playbook ended with code {code}. Last lines:\n" + "\n".join(tail),
             hints=[
-                f"ansible-playbook -i {inventory} {playbook}  (to see the whole run)",
+                f"ansible-playbook -i {inventory} {playbook}  (to see the whole run; export "
+                f"the {SECRET_ENV_PREFIX}* variables it names first)",
                 f"oscar-iac up {loaded.directory} --only infrastructure",
             ],
         )

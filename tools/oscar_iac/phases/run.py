@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from oscar_iac import state as st
 from oscar_iac.errors import DeploymentError, OscarIacError, Problem, UserError
+from oscar_iac.site.fields import check_timeout
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import HostsTarget, ImTarget, LocalCloud, NodesCloud, OscarTarget
 
@@ -381,6 +382,16 @@ def up(
     only, skip = set(only or ()), set(skip or ())
     _check_names("--only", only)
     _check_names("--skip", skip)
+    both = sorted(only & skip)
+    if both:
+        raise UserError(
+            Problem("--skip", "", f"names {', '.join(both)}, which --only asks to run; pick one")
+        )
+    for flag, value in (("--timeout", timeout), ("--platform-timeout", platform_timeout)):
+        try:
+            check_timeout(value)
+        except ValueError as exc:
+            raise UserError(Problem(flag, "", str(exc))) from exc
     rep = reporter or Quiet()
     name = loaded.site.name
     st.claim(loaded)

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -66,14 +67,14 @@ class Site:
     notes: list[tuple[str, str, str, str]] = field(default_factory=list)
 
 
-def _fresh(token: Token, cfg: TokenSource, force: bool = False) -> bool:
+def _fresh(token: Token, cfg: TokenSource, site_dir: Path, force: bool = False) -> bool:
     """Make `token` valid for MIN_VALIDITY more seconds: through its own source first, then
     the rest of the token chain. True if the value changed to a usable one."""
     left = token.seconds_left()
     if not force and (left is None or left > MIN_VALIDITY):
         return False
     candidates: list[tuple[str, Callable[[], str | None]]] = [(token.source, token.refresh)]
-    candidates += [(n, f) for n, f in sources(cfg) if n != token.source]
+    candidates += [(n, f) for n, f in sources(cfg, site_dir) if n != token.source]
     for name, fetch in candidates:
         value = fetch()
         if not value or value == token.value:
@@ -124,7 +125,7 @@ def _connect(loaded: LoadedSite, token: Token | None, http: cx.Http, report: Rep
     if uses_token:
         tok = token or find_token(tgt.token, loaded.path)
         was = tok.source
-        _fresh(tok, tgt.token)
+        _fresh(tok, tgt.token, loaded.directory)
         if report is not None and not _token_rows(report, tok, cloud, was):
             raise cx.Refused("access token", "see the access token / VO rows")
         if report is None and (tok.seconds_left() or MIN_VALIDITY + 1) < MIN_VALIDITY:
@@ -137,7 +138,7 @@ def _connect(loaded: LoadedSite, token: Token | None, http: cx.Http, report: Rep
 
     def refresh() -> bool:
         assert held is not None
-        return _fresh(held, tgt.token, force=True)
+        return _fresh(held, tgt.token, loaded.directory, force=True)
 
     cloudinfo = None
     if isinstance(cloud, EgiCloud):

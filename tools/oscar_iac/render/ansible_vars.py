@@ -1,14 +1,16 @@
 """Site -> the variables the roles take (both paths: IM configure steps and hosts).
 
 Only non-secret values go here. Secrets reach the roles separately: on the IM path
-as TOSCA inputs filled in memory by `up`; on the hosts path through the secret
-references (env/file/vault) resolved by the playbook run.
+as TOSCA inputs filled in memory by `up`; on the hosts path as environment variables of
+the ansible-playbook process, resolved by `up` (see `secret_env`). Every site value in
+the hosts inventory is data (`!unsafe`): only our own lookups are templated.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
+
+import yaml
 
 from oscar_iac.secrets import SecretRef
 from oscar_iac.site.model import DcacheEventSource, HostSpec, HostsTarget, Site
@@ -156,51 +158,77 @@ def relay_secret_refs(site: Site) -> dict[str, SecretRef]:
     }
 
 
-def secret_lookup(ref: SecretRef, name: str, site_dir: Path, state_dir: Path) -> str:
-    """An Ansible expression that reads a secret where the reference says it is.
-
-    The hosts inventory carries these expressions, never values: Ansible resolves
-    them in memory when the play runs (the play hands them over with no_log).
-    A `generate` secret is the same file `oscar-iac` keeps in the state folder;
-    Ansible's password lookup creates it (0600) when the play runs first.
-    """
-
-    def path(target: str) -> str:
-        p = Path(target).expanduser()
-        return str(p if p.is_absolute() else (site_dir / p).resolve())
-
-    if ref.scheme == "env":
-        return f"{{{{ lookup('ansible.builtin.env', {ref.target!r}) }}}}"
-    if ref.scheme == "file":
-        return f"{{{{ lookup('ansible.builtin.file', {path(ref.target)!r}) }}}}"
-    if ref.scheme == "vault":
-        file_part, key = ref.target.split("#", 1)
-        return f"{{{{ (lookup('ansible.builtin.unvault', {path(file_part)!r}) | from_yaml)[{key!r}] }}}}"
-    generated = str(state_dir / "secrets" / name)
-    return (
-        f"{{{{ lookup('ansible.builtin.password', {generated!r}, length=32, "
-        "chars=['ascii_letters', 'digits']) }}"
-    )
+# The hosts inventory names each secret by an environment variable of the
+# ansible-playbook process: `oscar-iac up` resolves every reference once, through the one
+# secret resolver, and hands the values over in that environment (never in a file, an
+# argument or the inventory). Nothing re-reads a secret by path when the play runs.
+SECRET_ENV_PREFIX = "OSCAR_IAC_SECRET_"
 
 
-def hosts_inventory(
-    site: Site, secrets: dict[str, SecretRef], site_dir: Path, state_dir: Path
-) -> dict[str, Any]:
+def secret_env(name: str) -> str:
+    """The environment variable that carries secret `name` to ansible-playbook."""
+    return SECRET_ENV_PREFIX + name.upper()
+
+
+def secret_lookup(name: str) -> str:
+    """Our own Ansible expression (the only templated text of the inventory)."""
+    return f"{{{{ lookup('ansible.builtin.env', {secret_env(name)!r}) }}}}"
+
+
+class Unsafe(str):
+    """A site value in the inventory: written `!unsafe`, so Ansible never templates it
+    (a site's '{{ lookup(...) }}' stays text; ansible-core's `!unsafe` YAML tag)."""
+
+    __slots__ = ()
+
+
+def unsafe(value: Any) -> Any:
+    """`value` with every string in it (not the mapping keys) marked Unsafe."""
+    if isinstance(value, str):
+        return Unsafe(value)
+    if isinstance(value, dict):
+        return {k: unsafe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [unsafe(v) for v in value]
+    return value
+
+
+class _InventoryDumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_unsafe(dumper: yaml.SafeDumper, value: Unsafe) -> yaml.Node:
+    return dumper.represent_scalar("!unsafe", str(value))
+
+
+_InventoryDumper.add_representer(Unsafe, _represent_unsafe)
+
+
+def dump_inventory(inventory: dict[str, Any]) -> str:
+    """The inventory as YAML: site values tagged !unsafe, our lookups plain."""
+    return "---\n" + yaml.dump(inventory, Dumper=_InventoryDumper, sort_keys=False)
+
+
+def hosts_inventory(site: Site, secrets: dict[str, SecretRef]) -> dict[str, Any]:
     """An Ansible YAML inventory for the hosts target (groups front / workers)."""
     if not isinstance(site.target, HostsTarget):
         return {}
     tgt = site.target
     lookups = {
-        f"oscar_iac_secret_{name}": secret_lookup(ref, name, site_dir, state_dir)
-        for name, ref in {**secrets, **relay_secret_refs(site)}.items()
+        f"oscar_iac_secret_{name}": secret_lookup(name)
+        for name in {**secrets, **relay_secret_refs(site)}
     }
 
     def host(h: HostSpec) -> dict[str, Any]:
-        return {"ansible_host": h.address, "ansible_user": h.user, "ansible_port": h.port}
+        return {
+            "ansible_host": Unsafe(h.address),
+            "ansible_user": Unsafe(h.user),
+            "ansible_port": h.port,
+        }
 
     return {
         "all": {
-            "vars": {"ansible_become": tgt.become, **role_vars(site), **lookups},
+            "vars": {"ansible_become": tgt.become, **unsafe(role_vars(site)), **lookups},
             "children": {
                 "front": {"hosts": {tgt.front.name: host(tgt.front)}},
                 "workers": {"hosts": {w.name: host(w) for w in tgt.workers}},

@@ -23,7 +23,6 @@ from oscar_iac.render.radl import render_radl
 from oscar_iac.render.tosca import render_tosca, with_inputs
 from oscar_iac.render.translate import check_radl, tosca_to_radl
 from oscar_iac.site.load import LoadedSite
-from oscar_iac.state import state_root
 
 # Stand-in secret values used only to let the translator check a document.
 _PLACEHOLDER = "oscar-iac-placeholder"
@@ -104,9 +103,7 @@ def render_site(loaded: LoadedSite, *, translate: bool = True) -> RenderedSite:
         "`generate` ones are made on the front node and never sent to IM",
         "role_vars": ctx["role_vars"],
     }
-    inventory = hosts_inventory(
-        site, secret_refs(site), loaded.directory, state_root().resolve() / site.name
-    )
+    inventory = hosts_inventory(site, secret_refs(site))
     return RenderedSite(
         tosca=tosca,
         radl=radl,

@@ -124,7 +124,7 @@ def _string_map(raw: Any, where: Path | str, fld: str) -> dict[str, str]:
 
 def _name(value: str, where: Path | str, fld: str) -> str:
     """OSCAR names a Kubernetes (and Knative) service after it: a DNS label, <= 39."""
-    if len(value) > OSCAR_SERVICE_NAME_MAX or not SERVICE_NAME_RE.match(value):
+    if len(value) > OSCAR_SERVICE_NAME_MAX or not SERVICE_NAME_RE.fullmatch(value):
         raise UserError(
             Problem(
                 where,

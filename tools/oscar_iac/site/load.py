@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import sys
 import types
@@ -11,14 +12,23 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 
 from oscar_iac.catalog import read_folder
 from oscar_iac.errors import Problem, UserError
-from oscar_iac.secrets import SecretError, SecretRef, SecretResolver
+from oscar_iac.secretfile import redact_url
+from oscar_iac.secrets import SecretError, SecretRef, SecretResolver, allowed_dirs
 from oscar_iac.site import model, rules
-from oscar_iac.site.model import Site
+from oscar_iac.site.model import (
+    NOTEBOOKS_FILE,
+    DcacheEventSource,
+    ImTarget,
+    OscarTarget,
+    Site,
+    is_loopback,
+)
 from oscar_iac.yamlpos import Loc, dotted, line_for, load_yaml_with_lines
 
 SITE_FILE = "site.yml"
@@ -128,6 +138,7 @@ def _loc_for_error(err: dict[str, Any]) -> Loc:
             "local",
             "egi",
             "openstack",
+            "nodes",
             "minio",
             "dcache",
         }:
@@ -178,6 +189,7 @@ def load_site(arg: Path, *, check_secrets: bool = True) -> LoadedSite:
             [Problem(path, dotted(loc), msg, loaded.line(loc)) for loc, msg in findings]
         )
     _check_catalog(loaded)
+    _check_token_file(loaded)
     _warn_insecure(loaded)
     if check_secrets:
         resolver = SecretResolver(site_dir=path.parent)
@@ -197,6 +209,29 @@ def load_site(arg: Path, *, check_secrets: bool = True) -> LoadedSite:
         if problems:
             raise UserError(problems)
     return loaded
+
+
+def _check_token_file(loaded: LoadedSite) -> None:
+    """A token file a site names lies inside the site folder (or a folder the user
+    allowed); only EGI Notebooks' own fixed path is read outside it."""
+    tgt = loaded.site.target
+    if not isinstance(tgt, ImTarget | OscarTarget) or tgt.token.notebooks_file == NOTEBOOKS_FILE:
+        return
+    given = Path(tgt.token.notebooks_file).expanduser()
+    path = given if given.is_absolute() else loaded.directory / given
+    real = Path(os.path.realpath(path))
+    allowed = allowed_dirs(loaded.directory)
+    if not any(real == d or real.is_relative_to(d) for d in allowed):
+        loc: Loc = ("target", "token", "notebooks_file")
+        raise UserError(
+            Problem(
+                loaded.path,
+                dotted(loc),
+                f"{given} is {real}, outside the site folder {allowed[0]}; expected a file "
+                "inside it (or list its folder in OSCAR_IAC_SECRET_DIRS)",
+                loaded.line(loc),
+            )
+        )
 
 
 def _check_catalog(loaded: LoadedSite) -> None:
@@ -246,10 +281,44 @@ def _warn_insecure(loaded: LoadedSite) -> None:
         if not e.verify_tls:
             spots.append((("events", i, "verify_tls"), f"event source {e.name!r}'s certificate"))
     for loc, what in spots:
-        line = loaded.line(loc)
-        where = f"{loaded.path}:{line}" if line else str(loaded.path)
-        print(
-            f"warning: {where}: {dotted(loc)}: false: {what} is NOT verified; anyone on the "
-            "path can read the credentials sent there (see README, 'TLS verification')",
-            file=sys.stderr,
+        _warn(
+            loaded,
+            loc,
+            f"false: {what} is NOT verified; anyone on the path can read the "
+            "credentials sent there (see README, 'TLS verification')",
         )
+    for loc, url in _plain_http(site):
+        _warn(
+            loaded,
+            loc,
+            f"{redact_url(url)} is plain http://: the credentials sent there "
+            "travel unencrypted (use https://)",
+        )
+
+
+def _plain_http(site: Site) -> list[tuple[Loc, str]]:
+    """URLs a credential is sent to that are plain http:// to another machine."""
+    urls: list[tuple[Loc, str]] = []
+    if isinstance(site.target, OscarTarget):
+        urls.append((("target", "endpoint"), str(site.target.endpoint)))
+    if site.catalog.source == "api":
+        urls.append((("catalog", "location"), site.catalog.location))
+    for i, e in enumerate(site.events):
+        if isinstance(e, DcacheEventSource):
+            urls += [
+                (("events", i, "frontend"), str(e.frontend)),
+                (("events", i, "webdav"), str(e.webdav)),
+            ]
+        else:
+            urls.append((("events", i, "endpoint"), str(e.endpoint)))
+    return [
+        (loc, url)
+        for loc, url in urls
+        if urlsplit(url).scheme == "http" and not is_loopback(urlsplit(url).hostname)
+    ]
+
+
+def _warn(loaded: LoadedSite, loc: Loc, text: str) -> None:
+    line = loaded.line(loc)
+    where = f"{loaded.path}:{line}" if line else str(loaded.path)
+    print(f"warning: {where}: {dotted(loc)}: {text}", file=sys.stderr)

@@ -8,12 +8,10 @@ Secrets are never values here: they are `SecretRef` strings (`env:NAME`,
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AnyHttpUrl,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,72 +21,49 @@ from pydantic import (
 
 from oscar_iac.naming import OSCAR_SERVICE_NAME_MAX, SERVICE_NAME_RE
 from oscar_iac.secrets import SecretRef
+from oscar_iac.site.fields import (
+    CPUS_MAX,
+    DNS_LABEL_RE,
+    GPUS_MAX,
+    REPLICAS_MAX,
+    SIZE_MAX,
+    SIZE_MIN,
+    WORKERS_MAX,
+    Affix,
+    DnsDomain,
+    DnsLabel,
+    Email,
+    Host,
+    HttpUrl,
+    Port,
+    PosixUser,
+    SitePath,
+    Size,
+    Text,
+    Timeout,
+    UrlText,
+    Word,
+    check_dns_domain,
+    check_dns_label,
+    check_size,
+    check_url_text,
+    size_to_bytes,
+)
 
-DNS_LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB|TiB|KB|MB|GB|TB)\s*$")
-_SIZE_FACTORS = {
-    "B": 1,
-    "KB": 10**3,
-    "MB": 10**6,
-    "GB": 10**9,
-    "TB": 10**12,
-    "KiB": 2**10,
-    "MiB": 2**20,
-    "GiB": 2**30,
-    "TiB": 2**40,
-}
+__all__ = ["DNS_LABEL_RE", "SIZE_MAX", "SIZE_MIN", "size_to_bytes"]
 
-
-# Sizes between 1 MiB and 1 PiB: below, nothing runs (OSCAR memory is given in Mi);
-# above, no VM, disk or container of any site.
-SIZE_MIN, SIZE_MAX = 2**20, 2**50
-
-
-def size_to_bytes(text: str) -> int:
-    """'8 GiB' -> 8589934592. Raises ValueError on anything else."""
-    m = SIZE_RE.match(text)
-    if not m:
-        raise ValueError(f"expected a size such as '8 GiB' or '512 MiB', got {text[:80]!r}")
-    value = float(m.group(1)) * _SIZE_FACTORS[m.group(2)]
-    if not math.isfinite(value) or not SIZE_MIN <= value <= SIZE_MAX:
-        raise ValueError(
-            f"expected a size between 1 MiB and 1 PiB such as '8 GiB', got {text[:80]!r}"
-        )
-    return int(value)
-
-
-def _check_size(value: str) -> str:
-    size_to_bytes(value)
-    return value
+# The checks moved to fields.py; these names stay importable from here.
+_check_size = check_size
+_check_dns_label = check_dns_label
+_check_dns_domain = check_dns_domain
 
 
-def _check_dns_label(value: str) -> str:
-    if not DNS_LABEL_RE.match(value):
-        raise ValueError(
-            "expected a DNS label: lowercase letters, digits and '-', "
-            f"1-63 characters, starting and ending with a letter or digit; got {value!r}"
-        )
-    return value
+# Where EGI Notebooks mounts the user's access token (a fixed path of that service):
+# the one token file outside the site folder a site may name.
+NOTEBOOKS_FILE = "/var/run/secrets/egi.eu/access_token"
 
-
-def _check_dns_domain(value: str) -> str:
-    if len(value) > 253:
-        raise ValueError(f"a DNS name is at most 253 characters; got {len(value)}")
-    labels = value.split(".")
-    if len(labels) < 2:
-        raise ValueError(
-            f"expected a DNS domain with at least two labels (e.g. 'example.org'); got {value!r}"
-        )
-    for label in labels:
-        if not DNS_LABEL_RE.match(label):
-            raise ValueError(
-                f"expected a DNS domain of labels made of lowercase letters, digits and '-'; "
-                f"label {label!r} of {value!r} is not one"
-            )
-    return value
-
-
-Size = Annotated[str, Field(description="a size such as '8 GiB'")]
+# A role variable's name: a role prefix is checked by site.rules.
+RoleVarName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,127}$")]
 
 
 class Strict(BaseModel):
@@ -108,25 +83,25 @@ class EgiCloud(Strict):
     """An EGI Federated Cloud site, reached through IM's EGI connector."""
 
     kind: Literal["egi"]
-    site: str = Field(min_length=1, description="EGI site name, e.g. 'IFCA-LCG2'")
-    vo: str = Field(min_length=1, description="Virtual organisation, e.g. 'vo.access.egi.eu'")
+    site: Word = Field(description="EGI site name, e.g. 'IFCA-LCG2'")
+    vo: Word = Field(description="Virtual organisation, e.g. 'vo.access.egi.eu'")
     # Project id on that site; discovered with fedcloudclient (site + VO) when absent.
-    project_id: str | None = None
-    region: str | None = None
+    project_id: Word | None = None
+    region: Word | None = None
 
 
 class OpenStackCloud(Strict):
     """A plain OpenStack cloud."""
 
     kind: Literal["openstack"]
-    auth_url: AnyHttpUrl
-    project: str = Field(min_length=1, description="project (tenant) id or name")
-    region: str | None = None
+    auth_url: HttpUrl
+    project: Word = Field(description="project (tenant) id or name")
+    region: Word | None = None
     # Keystone user name; with 'oidc' auth the access token is the password.
-    username: str = "egi.eu"
+    username: Word = "egi.eu"
     auth: Literal["oidc", "password"] = "oidc"
     password: SecretRef | None = None
-    domain: str | None = None
+    domain: Word | None = None
 
     @model_validator(mode="after")
     def _password_needs_ref(self) -> OpenStackCloud:
@@ -140,14 +115,12 @@ class OpenStackCloud(Strict):
 class Machine(Strict):
     """A machine you already have, reached over SSH by a login user with sudo."""
 
-    name: str
+    name: DnsLabel
     # What IM connects to over SSH (port 22): an IP address or a DNS name.
-    address: str = Field(min_length=1)
+    address: Host
     # Login user and private key; default: the cloud's `user` / `key`.
-    user: str | None = None
+    user: PosixUser | None = None
     key: SecretRef | None = None
-
-    _v_name = field_validator("name")(_check_dns_label)
 
 
 class NodesCloud(Strict):
@@ -156,7 +129,7 @@ class NodesCloud(Strict):
 
     kind: Literal["nodes"]
     # Login user with sudo on every machine (key-only SSH login).
-    user: str = "debian"
+    user: PosixUser = "debian"
     # Its private key, as a secret reference (env:, file: or vault:), for every machine.
     key: SecretRef | None = None
     front: Machine = Field(description="the front machine")
@@ -195,10 +168,10 @@ Cloud = Annotated[LocalCloud | EgiCloud | OpenStackCloud | NodesCloud, Field(dis
 class TokenSource(Strict):
     """Where an EGI Check-in access token comes from, tried in this order."""
 
-    env: str = "EGI_ACCESS_TOKEN"
-    oidc_agent_account: str | None = None
+    env: Word = "EGI_ACCESS_TOKEN"
+    oidc_agent_account: Word | None = None
     fedcloud: bool = True
-    notebooks_file: str = "/var/run/secrets/egi.eu/access_token"
+    notebooks_file: SitePath = NOTEBOOKS_FILE
 
 
 def is_loopback(host: str | None) -> bool:
@@ -217,7 +190,7 @@ class ImTarget(Strict):
 
     kind: Literal["im"]
     # 'embedded' starts a real local IM server; otherwise the IM REST endpoint.
-    endpoint: Literal["embedded"] | AnyHttpUrl = "embedded"
+    endpoint: Literal["embedded"] | HttpUrl = "embedded"
     cloud: Cloud
     token: TokenSource = TokenSource()
     # Off: the IM's certificate is not checked (a warning says so on every command).
@@ -225,7 +198,7 @@ class ImTarget(Strict):
 
     @field_validator("endpoint")
     @classmethod
-    def _https_unless_loopback(cls, v: str | AnyHttpUrl) -> str | AnyHttpUrl:
+    def _https_unless_loopback(cls, v: str | HttpUrl) -> str | HttpUrl:
         # Every request carries the cloud credentials (e.g. the Check-in token).
         if not isinstance(v, str) and v.scheme == "http" and not is_loopback(v.host):
             raise ValueError(
@@ -236,10 +209,10 @@ class ImTarget(Strict):
 
 
 class HostSpec(Strict):
-    name: str = Field(min_length=1)
-    address: str = Field(min_length=1, description="IP address or DNS name reachable over SSH")
-    user: str = "root"
-    port: int = Field(default=22, ge=1, le=65535)
+    name: DnsLabel
+    address: Host = Field(description="IP address or DNS name reachable over SSH")
+    user: PosixUser = "root"
+    port: Port = 22
 
 
 class HostsTarget(Strict):
@@ -257,10 +230,10 @@ class OscarTarget(Strict):
     answers, registers the models, wires the events and runs the smoke test."""
 
     kind: Literal["oscar"]
-    endpoint: AnyHttpUrl
+    endpoint: HttpUrl
     # basic: OSCAR's user + password; token: an EGI Check-in access token (OIDC).
     auth: Literal["basic", "token"] = "basic"
-    username: str = "oscar"
+    username: Word = "oscar"
     password: SecretRef | None = None
     token: TokenSource = TokenSource()
     verify_tls: bool = True
@@ -283,22 +256,19 @@ Target = Annotated[ImTarget | HostsTarget | OscarTarget, Field(discriminator="ki
 class Flavour(Strict):
     """VM size: either cpus/memory/disk (IM picks a matching flavour) or an instance type."""
 
-    cpus: int = Field(default=2, ge=1, le=512)
+    cpus: int = Field(default=2, ge=1, le=CPUS_MAX)
     memory: Size = "4 GiB"
     disk: Size = "20 GiB"
-    instance_type: str | None = None
-
-    _v_memory = field_validator("memory")(_check_size)
-    _v_disk = field_validator("disk")(_check_size)
+    instance_type: Word | None = None
 
 
 class Workers(Flavour):
-    count: int = Field(default=1, ge=0, le=1000)
+    count: int = Field(default=1, ge=0, le=WORKERS_MAX)
 
 
 class GpuWorkers(Flavour):
-    count: int = Field(default=0, ge=0, le=1000)
-    gpus: int = Field(default=1, ge=1, le=16)
+    count: int = Field(default=0, ge=0, le=WORKERS_MAX)
+    gpus: int = Field(default=1, ge=1, le=GPUS_MAX)
     gpu_vendor: Literal["nvidia"] = "nvidia"
 
 
@@ -306,21 +276,18 @@ class OsImage(Strict):
     # IM image URL, e.g. on EGI 'egi://SITE/egi_vm_images/ubuntu:22.04?VO' (IM 2.0's
     # FedcloudInfo.get_image_data), or 'ost://HOST/IMAGE-ID' on OpenStack; None: any
     # image of that distribution.
-    url: str | None = None
-    distribution: str = "ubuntu"
-    version: str = "22.04"
+    url: UrlText | None = None
+    distribution: Word = "ubuntu"
+    version: Word = "22.04"
 
 
 class Cluster(Strict):
-    name: str
-    domain: str
+    name: DnsLabel
+    domain: DnsDomain
     front: Flavour = Flavour(cpus=4, memory="8 GiB", disk="50 GiB")
     workers: Workers = Workers()
     gpu_workers: GpuWorkers = GpuWorkers()
     image: OsImage = OsImage()
-
-    _v_name = field_validator("name")(_check_dns_label)
-    _v_domain = field_validator("domain")(_check_dns_domain)
 
     @property
     def fqdn(self) -> str:
@@ -349,11 +316,11 @@ class Kubernetes(Strict):
 class Oscar(Strict):
     # OSCAR manager image tag; None: the one pinned in versions.yml. OSCAR's release
     # images carry no "v" (its release workflow tags ${GITHUB_REF#refs/tags/v}).
-    version: str | None = None
-    username: str = "oscar"
+    version: Word | None = None
+    username: Word = "oscar"
     password: SecretRef = SecretRef("generate")
     # Image prefixes users may deploy (empty: any).
-    allowed_image_prefixes: list[str] = Field(default_factory=list)
+    allowed_image_prefixes: list[Word] = Field(default_factory=list)
 
     @field_validator("version")
     @classmethod
@@ -366,7 +333,7 @@ class Oscar(Strict):
 
 
 class Minio(Strict):
-    access_key: str = "minio"
+    access_key: Word = "minio"
     secret_key: SecretRef = SecretRef("generate")
 
 
@@ -375,14 +342,12 @@ class Storage(Strict):
 
     nfs: bool = True
     size: Size = "50 GiB"
-    storage_class: str = "nfs"
-
-    _v_size = field_validator("size")(_check_size)
+    storage_class: Affix = "nfs"
 
 
 class Tls(Strict):
     mode: Literal["none", "self-signed", "letsencrypt"] = "none"
-    email: str | None = None
+    email: Email | None = None
 
     @model_validator(mode="after")
     def _letsencrypt_email(self) -> Tls:
@@ -402,16 +367,16 @@ class Toggle(Strict):
 
 class Nifi(Strict):
     enabled: bool = False
-    username: str = "oscar-iac"
+    username: Word = "oscar-iac"
     # NiFi's single-user password (NiFi wants 12 characters or more).
     password: SecretRef = SecretRef("generate")
 
 
 class Oidc(Strict):
     enabled: bool = False
-    issuers: list[AnyHttpUrl] = Field(default_factory=list)
+    issuers: list[HttpUrl] = Field(default_factory=list)
     # EGI VOs (entitlement groups) whose members may use the cluster.
-    allowed_vos: list[str] = Field(default_factory=list)
+    allowed_vos: list[Word] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _issuer_needed(self) -> Oidc:
@@ -434,7 +399,7 @@ class Stack(Strict):
     # Role variables handed to the roles as they are, after the site's own (advanced;
     # see each role's README). Each key starts with a role's prefix, e.g.
     # `k3s_state: configured` to write k3s' configuration without downloading k3s.
-    role_vars: dict[str, Any] = Field(default_factory=dict)
+    role_vars: dict[RoleVarName, Any] = Field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- models and events
@@ -442,10 +407,10 @@ class Stack(Strict):
 
 class ModelOverrides(Strict):
     memory: Size | None = None
-    cpu: float | None = Field(default=None, gt=0, le=512)
+    cpu: float | None = Field(default=None, gt=0, le=CPUS_MAX, allow_inf_nan=False)
     gpu: bool | None = None
-    replicas: int | None = Field(default=None, ge=0, le=100)
-    environment: dict[str, str] = Field(default_factory=dict)
+    replicas: int | None = Field(default=None, ge=0, le=REPLICAS_MAX)
+    environment: dict[Word, str] = Field(default_factory=dict)
 
     @field_validator("memory")
     @classmethod
@@ -457,7 +422,7 @@ class ModelSpec(Strict):
     """A catalog model to register as an OSCAR service."""
 
     # Catalog module id, e.g. 'ai4os-demo-app'.
-    module: str = Field(min_length=1)
+    module: Word
     # OSCAR service name; derived from the module when absent.
     service: str | None = None
     mode: Literal["sync", "async", "both"] = "both"
@@ -474,7 +439,7 @@ class ModelSpec(Strict):
                 f"OSCAR service names are at most {OSCAR_SERVICE_NAME_MAX} characters; "
                 f"{v!r} has {len(v)}"
             )
-        if not SERVICE_NAME_RE.match(v):
+        if not SERVICE_NAME_RE.fullmatch(v):
             raise ValueError(
                 f"expected lowercase letters, digits and '-' for a service name; got {v!r}"
             )
@@ -486,7 +451,12 @@ class Catalog(Strict):
 
     source: Literal["api", "git", "folder"] = "api"
     # API base URL, git URL or folder path, by source.
-    location: str = "https://api.cloud.ai4eosc.eu/v1/catalog"
+    location: SitePath = "https://api.cloud.ai4eosc.eu/v1/catalog"
+
+    @field_validator("location")
+    @classmethod
+    def _url_without_userinfo(cls, v: str) -> str:
+        return check_url_text(v) if "://" in v else v
 
 
 # S3 bucket names as MinIO's client checks them (minio-go pkg/s3utils/utils.go,
@@ -497,7 +467,7 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 def _check_bucket(value: str) -> str:
     if (
-        not BUCKET_RE.match(value)
+        not BUCKET_RE.fullmatch(value)
         or any(bad in value for bad in ("..", ".-", "-."))
         or re.match(r"^(\d+\.){3}\d+$", value)
     ):
@@ -510,17 +480,16 @@ def _check_bucket(value: str) -> str:
 
 class MinioEventSource(Strict):
     kind: Literal["minio"]
-    name: str
-    endpoint: AnyHttpUrl
-    access_key: str
+    name: DnsLabel
+    endpoint: HttpUrl
+    access_key: Word
     secret_key: SecretRef
     bucket: str
-    prefix: str = ""
-    suffix: str = ""
-    service: str
+    prefix: Affix = ""
+    suffix: Affix = ""
+    service: Word
     verify_tls: bool = True
 
-    _v_name = field_validator("name")(_check_dns_label)
     _v_bucket = field_validator("bucket")(_check_bucket)
 
     @field_validator("secret_key")
@@ -535,23 +504,21 @@ class MinioEventSource(Strict):
 
 class DcacheEventSource(Strict):
     kind: Literal["dcache"]
-    name: str
+    name: DnsLabel
     # dCache frontend, e.g. https://dcache.example.org:3880
-    frontend: AnyHttpUrl
-    webdav: AnyHttpUrl
-    path: str = Field(pattern=r"^/")
+    frontend: HttpUrl
+    webdav: HttpUrl
+    path: Annotated[SitePath, Field(pattern=r"^/")]
     recursive: bool = False
     auth: Literal["basic", "oidc", "macaroon"] = "oidc"
-    username: str | None = None
+    username: Word | None = None
     credential: SecretRef
-    service: str
+    service: Word
     verify_tls: bool = True
     # How events reach OSCAR: 'nifi' (a NiFi flow runs the listener) or 'relay' (the
     # listener posts to /job itself: `oscar-iac events relay`, or the dcache_relay role's
     # systemd service on the front).
     via: Literal["nifi", "relay"] = "nifi"
-
-    _v_name = field_validator("name")(_check_dns_label)
 
     @field_validator("credential")
     @classmethod
@@ -577,12 +544,12 @@ class Artifacts(Strict):
 
     # What each VM fetches to run the roles: a git URL (optionally '#<ref>'), an https
     # tarball, or file:// (embedded IM and tests). None: this checkout, as file://.
-    repo_url: str | None = None
+    repo_url: UrlText | None = None
     # Base URL under which IM downloads the entry playbooks (<base>/playbooks/im/front.yml),
     # e.g. a raw-file URL of a release tag. None: this checkout, as file://.
-    entry_url: str | None = None
+    entry_url: UrlText | None = None
     # Air-gap: a local folder with every artifact (see `oscar-iac airgap`); None: online.
-    airgap_dir: str | None = None
+    airgap_dir: SitePath | None = None
 
     @field_validator("repo_url", "entry_url")
     @classmethod
@@ -596,20 +563,20 @@ class Smoke(Strict):
     """The smoke test that ends `up`: one registered model called once."""
 
     # Catalog module (or service name) to call; default: the site's first model.
-    model: str | None = None
+    model: Word | None = None
     # A sample input file for it (relative to the site folder). Without one, the smoke
     # test checks that the service is registered and says it called nothing.
-    input: str | None = None
+    input: SitePath | None = None
     # sync: OSCAR's /run (needs Knative); async: through MinIO; auto: sync when possible.
     mode: Literal["auto", "sync", "async"] = "auto"
-    timeout: float = Field(default=600, gt=0, le=86400)
+    timeout: Timeout = 600
 
 
 class Site(Strict):
     """One site: a whole OSCAR platform described once."""
 
-    name: str
-    description: str = ""
+    name: DnsLabel
+    description: Text = ""
     target: Target
     # Required for the im and hosts targets (see rules); an existing OSCAR (target
     # kind `oscar`) needs none.
@@ -620,5 +587,3 @@ class Site(Strict):
     models: list[ModelSpec] = Field(default_factory=list)
     events: list[EventSource] = Field(default_factory=list)
     smoke: Smoke = Smoke()
-
-    _v_name = field_validator("name")(_check_dns_label)

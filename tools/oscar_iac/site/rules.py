@@ -64,6 +64,11 @@ def _findings(site: Site) -> Iterator[Finding]:
             "hosts; on the hosts target they must agree",
         )
     yield from _nodes_findings(site)
+    if isinstance(site.target, HostsTarget):
+        tgt = site.target
+        yield from _distinct_machines(
+            ("target",), [(h.name, h.address, h.port) for h in (tgt.front, *tgt.workers)]
+        )
     yield from _role_vars_findings(site)
     yield from _im_findings(site)
     if not stack.storage.nfs and stack.storage.storage_class in _NOT_RWX:
@@ -175,16 +180,29 @@ def _nodes_findings(site: Site) -> Iterator[Finding]:
             ("cluster", "gpu_workers", "count"),
             "the nodes cloud has no GPU workers yet: list GPU machines as workers and set it to 0",
         )
-    names: dict[str, str] = {}
-    addresses: dict[str, str] = {}
-    for i, m in enumerate(cloud.workers):
-        where = ("target", "cloud", "workers", i)
-        if m.name == cloud.front.name or m.name in names:
-            yield ((*where, "name"), f"{m.name!r} is already the name of another machine")
-        if m.address == cloud.front.address or m.address in addresses:
-            yield ((*where, "address"), f"{m.address!r} is already the address of another machine")
-        names[m.name] = m.address
-        addresses[m.address] = m.name
+    yield from _distinct_machines(
+        ("target", "cloud"), [(m.name, m.address, 22) for m in (cloud.front, *cloud.workers)]
+    )
+
+
+def _distinct_machines(where: Loc, machines: list[tuple[str, str, int]]) -> Iterator[Finding]:
+    """The front (first) and the workers: no name or address twice, letters' case aside
+    (DNS names are case-insensitive: 'Node1' and 'node1' are one machine)."""
+    names: dict[str, int] = {}
+    addresses: dict[tuple[str, int], int] = {}
+    for i, (name, address, port) in enumerate(machines):
+        key = (address.lower().rstrip("."), port)
+        loc = (*where, "front") if i == 0 else (*where, "workers", i - 1)
+        if name.lower() in names:
+            j = names[name.lower()]
+            other = "the front" if j == 0 else f"workers[{j - 1}]"
+            yield ((*loc, "name"), f"{name!r} is already the name of {other}")
+        if key in addresses:
+            j = addresses[key]
+            other = "the front" if j == 0 else f"workers[{j - 1}]"
+            yield ((*loc, "address"), f"{address!r} is already the address of {other}")
+        names.setdefault(name.lower(), i)
+        addresses.setdefault(key, i)
 
 
 def role_prefixes() -> set[str]:

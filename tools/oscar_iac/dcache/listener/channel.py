@@ -46,7 +46,7 @@ class Dcache:
         if self.secret is not None:
             self.secret.get()  # fail early (exit 2) on a missing secret
         self.ctx = ssl_context(cfg.verify_tls, cfg.ca_bundle, a)
-        self.http = Http(self.ctx, self._header)
+        self.http = Http(self.ctx, self._header, origin_url=cfg.endpoint)
 
     def _header(self) -> dict[str, str]:
         a = self.cfg.auth
@@ -163,6 +163,7 @@ class Dcache:
         ]
 
     def open_stream(self, channel: str, last_id: str | None, timeout: float) -> Stream:
+        self.http.check_origin(channel)  # the credential goes to the configured origin only
         parts = urlsplit(channel)
         conn = self.http.new_connection(parts.scheme, parts.netloc, timeout)
         headers = {**self._header(), "Accept": "text/event-stream", "Cache-Control": "no-cache"}

@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .secretfile import redact_url
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,17 @@ def parse_config(raw: Any, where: str = "config") -> Config:
     endpoint = raw["endpoint"].rstrip("/")
     if urlsplit(endpoint).scheme not in ("http", "https") or not urlsplit(endpoint).netloc:
         raise _fail(where, "endpoint", "expected an http(s) URL such as https://host:3880/api/v1")
+    # Credentials travel in their own fields, never in a URL (which gets logged).
+    sink_url = (raw.get("sink") or {}).get("url") if isinstance(raw.get("sink"), dict) else None
+    for key, value in (
+        ("endpoint", endpoint),
+        ("webdav", raw.get("webdav")),
+        ("sink.url", sink_url),
+    ):
+        if isinstance(value, str) and "@" in urlsplit(value).netloc:
+            raise _fail(
+                where, key, f"must not carry a user or password ({redact_url(value)}); use 'auth'"
+            )
     paths = raw["paths"]
     if not paths or not all(isinstance(p, str) and _PATH_RE.match(p) for p in paths):
         raise _fail(

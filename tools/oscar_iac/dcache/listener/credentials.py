@@ -9,6 +9,7 @@ import threading
 
 from .config import Auth
 from .errors import ConfigError
+from .secretfile import SecretFileError, read_secret_text
 
 
 class Secret:
@@ -26,17 +27,22 @@ class Secret:
                 raise ConfigError(f"{self.what}: environment variable {self.env} is not set")
             return value.strip()
         assert self.path is not None
+        # Re-read when the file changes (a rotated token), always through the one
+        # secret-file reader: opened once (O_NOFOLLOW), a regular file, bounded, read
+        # from that descriptor (secretfile.py).
         try:
             mtime = os.stat(self.path).st_mtime
             with self._lock:
                 if self._cache is None or self._cache[0] != mtime:
-                    with open(self.path, encoding="utf-8") as f:
-                        self._cache = (mtime, f.read().strip())
+                    text = read_secret_text(self.path, allowed=None, what=self.what + " file")
+                    self._cache = (mtime, text)
                 value = self._cache[1]
         except OSError as e:
             raise ConfigError(
                 f"{self.what}: cannot read secret file {self.path}: {e.strerror}"
             ) from e
+        except SecretFileError as e:
+            raise ConfigError(f"{self.what}: {e}") from e
         if not value:
             raise ConfigError(f"{self.what}: secret file {self.path} is empty")
         return value

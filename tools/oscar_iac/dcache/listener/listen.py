@@ -44,8 +44,13 @@ from .channel import Dcache, Stream
 from .checkpoint import MAX_GAPS, Checkpoint, Tracker
 from .config import Config
 from .errors import LOG, ChannelGone, ConfigError, ListenerError, Refused, SinkUnavailable
+from .secretfile import redact_url
 from .sinks import OscarSink, SpoolSink, make_sink, safe_name
 from .sse import SseMessage, parse_sse
+
+# Connection attempts failing in a row before the listener stops (exit 75, EX_TEMPFAIL):
+# with the 30 s back-off cap, about ten minutes. The relay's systemd unit restarts it.
+MAX_CONNECT_FAILURES = 24
 
 COMPLETE = ("IN_CLOSE_WRITE", "IN_MOVED_TO")
 
@@ -236,6 +241,7 @@ class Listener:
 
     def _loop(self) -> None:
         backoff = 0.5
+        failures = 0  # connection attempts failed in a row (bounded: MAX_CONNECT_FAILURES)
         first = True
         if not self.fresh_start and self.state.channel and self.state.last_event_id is None:
             self.gap(
@@ -276,6 +282,7 @@ class Listener:
                         self._subscribe_all()
                     first = False
                     backoff = 0.5
+                    failures = 0
                     self._read(stream.resp)
                 finally:
                     self._stream = None
@@ -288,7 +295,21 @@ class Listener:
             except (OSError, http.client.HTTPException) as e:
                 if self.stop_event.is_set():
                     break
-                LOG.warning("dCache %s: %s; retrying in %.1fs", self.cfg.endpoint, e, backoff)
+                failures += 1
+                if failures >= MAX_CONNECT_FAILURES:
+                    self.fatal = SinkUnavailable(
+                        f"dCache {redact_url(self.cfg.endpoint)}: {failures} attempts in a row "
+                        f"failed, the last: {e}; stopping (a service manager restarts it later)"
+                    )
+                    break
+                LOG.warning(
+                    "dCache %s: %s; retrying in %.1fs (attempt %d of %d)",
+                    redact_url(self.cfg.endpoint),
+                    e,
+                    backoff,
+                    failures,
+                    MAX_CONNECT_FAILURES,
+                )
             if self.stop_event.wait(backoff * (0.75 + random.random() / 2)):
                 break
             backoff = min(backoff * 2, 30.0)

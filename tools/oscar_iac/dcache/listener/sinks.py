@@ -70,7 +70,7 @@ class OscarSink:
         self._service_token: str | None = None
         self._token_lock = threading.Lock()
         ctx = ssl_context(sink.verify_tls, sink.ca_bundle)
-        self.http = Http(ctx, dict, sink.timeout)
+        self.http = Http(ctx, dict, sink.timeout, origin_url=self.url)
         self.stop = threading.Event()
 
     def _bearer(self) -> str:

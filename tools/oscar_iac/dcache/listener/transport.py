@@ -1,5 +1,7 @@
 """A small HTTP client on http.client: one kept-alive connection per thread and host,
-one retry when the server closed a kept-alive connection."""
+one retry when the server closed a kept-alive connection. Bound to one origin: the
+credentials it carries go only to the scheme, host and port it was configured with; a
+URL a server names elsewhere (a channel on another port, plain http://) is refused."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from .errors import Refused
+from .secretfile import origin, redact_url
 
 
 @dataclass
@@ -27,10 +32,24 @@ class Http:
     """Small HTTP client on http.client: one kept-alive connection per thread and host."""
 
     def __init__(
-        self, ctx: ssl.SSLContext, header: Callable[[], dict[str, str]], timeout: float = 30.0
+        self,
+        ctx: ssl.SSLContext,
+        header: Callable[[], dict[str, str]],
+        timeout: float = 30.0,
+        origin_url: str = "",
     ) -> None:
         self.ctx, self.header, self.timeout = ctx, header, timeout
+        self.origin = origin(origin_url) if origin_url else None
         self._local = threading.local()
+
+    def check_origin(self, url: str) -> None:
+        """Refuse a URL outside the configured origin (the credentials go only there)."""
+        if self.origin is not None and origin(url) != self.origin:
+            scheme, host, port = self.origin
+            raise Refused(
+                f"{redact_url(url)} is not on {scheme}://{host}:{port}, the configured "
+                "origin: its credentials are sent nowhere else"
+            )
 
     def _conn(self, scheme: str, netloc: str, timeout: float) -> http.client.HTTPConnection:
         pool: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault(
@@ -64,6 +83,7 @@ class Http:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
     ) -> Response:
+        self.check_origin(url)
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         hdrs = {**self.header(), **(headers or {})}
