@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from pydantic import ValidationError
 
 from oscar_iac.errors import UserError
 from oscar_iac.im.auth import AuthBuilder
@@ -203,7 +204,12 @@ def test_openstack_oidc_auth_line() -> None:
 
 
 def test_auth_values_cannot_inject_lines() -> None:
-    target = _target({"kind": "egi", "site": "X; type = Dummy", "vo": "vo"})
+    # The site boundary refuses the value first (site/fields.py: a single word)...
+    with pytest.raises(ValidationError, match=r"cloud\.egi\.site"):
+        _target({"kind": "egi", "site": "X; type = Dummy", "vo": "vo"})
+    # ...and the auth builder refuses it too, whatever way it reaches it.
+    target = _target({"kind": "egi", "site": "IFCA-LCG2", "vo": "vo"})
+    object.__setattr__(target.cloud, "site", "X; type = Dummy")
     tok = jwt(time.time() + 3600)
     with pytest.raises(UserError, match="contains ';'"):
         AuthBuilder(target, token=Token(tok, "env", lambda: tok)).lines()
