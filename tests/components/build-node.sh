@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Build the parts of the real Kubernetes node the tests run (tests/components/node_fixture.py),
+# at the versions pinned in versions.yml (section oscar_iac_test_components):
+#   containerd containerd-shim-runc-v2 ctr   github.com/containerd/containerd/v2, wrapper
+#                                            module tests/components/node/containerd
+#   runc                                     github.com/opencontainers/runc (cgo), wrapper
+#                                            module tests/components/node/runc
+#   cni                                      github.com/containernetworking/plugins: bridge,
+#                                            loopback, host-local, portmap into .cache/bin/cni/
+#   pause-image                              the Pods' sandbox image, from tests/images/pause
+#                                            (a static Go program; no registry is reachable),
+#                                            saved as .cache/images/pause.oci.tar
+#   runner-image                             the DEEPaaS demo model image
+#                                            (tests/images/build-runner-image.sh), saved as
+#                                            .cache/images/runner.oci.tar
+# kubelet and kube-scheduler come from tests/components/build-k8s.sh (same k8s.io/kubernetes
+# wrapper module as the control plane). Outputs carry a version stamp (.cache/bin/.<name>.version,
+# .cache/images/.<name>.version) and are kept when it matches.
+#
+# Usage: tests/components/build-node.sh [target ...]   (default: all of the above)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+mkdir -p "${repo}/.cache"
+# Physical path: .cache may be a symlink to a shared cache; the Go build cache keys on
+# the real paths, so a warm cache is only reused under the same ones.
+cache="$(cd -P "${repo}/.cache" && pwd)"
+export GOPATH="${cache}/go"
+export GOMODCACHE="${cache}/go/mod"
+export GOCACHE="${cache}/go/build"
+export GOFLAGS="-mod=mod"
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+PATH="/usr/local/go/bin:${PATH}"
+bin="${cache}/bin"
+images="${cache}/images"
+wrappers="${repo}/tests/components/node"
+mkdir -p "${bin}/cni" "${images}"
+
+say() { echo "build-node.sh: $*"; }
+die() { echo "build-node.sh: $*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "'go' not found (expected /usr/local/go/bin/go)"
+
+# pin <key> <field>: oscar_iac_test_components.<key>.<field> from versions.yml.
+pin() {
+    local py="${repo}/.venv/bin/python"
+    [ -x "${py}" ] || py=python3
+    "${py}" - "$1" "$2" "${repo}/versions.yml" <<'PY'
+import sys
+import yaml
+key, field, path = sys.argv[1:4]
+with open(path) as f:
+    print(yaml.safe_load(f)["oscar_iac_test_components"][key][field])
+PY
+}
+
+stamped() {  # stamped <path> <stamp-file> <stamp>: the output exists and was built from this pin
+    [ -e "$1" ] && [ "$(cat "$2" 2>/dev/null)" = "$3" ]
+}
+
+# timed <name> <usual> <cmd...>: run a build, printing what, the usual time and a heartbeat
+# every 30 s (a silent minute looks like a hang).
+timed() {
+    local name=$1 usual=$2; shift 2
+    local start; start=$(date +%s)
+    say "building ${name} (usually ${usual}; nice -n 10) ..."
+    ( while sleep 30; do say "  ... still building ${name}: $(( $(date +%s) - start )) s elapsed"; done ) &
+    local ticker=$!
+    local rc=0
+    nice -n 10 "$@" || rc=$?
+    kill "${ticker}" 2>/dev/null || true
+    wait "${ticker}" 2>/dev/null || true
+    [ "${rc}" -eq 0 ] || die "building ${name} failed (exit ${rc})"
+    say "${name} built in $(( $(date +%s) - start )) s"
+}
+
+# The wrapper module must require exactly the pinned version (go.mod is the build's truth).
+check_wrapper() {  # check_wrapper <dir> <module> <version>
+    grep -qE "^require $2 $3\$" "$1/go.mod" \
+        || die "$1/go.mod does not require $2 $3 (versions.yml); update both together"
+}
+
+build_containerd() {
+    local version
+    version="$(pin containerd version)"
+    if stamped "${bin}/containerd" "${bin}/.containerd.version" "${version}" \
+        && [ -x "${bin}/containerd-shim-runc-v2" ] && [ -x "${bin}/ctr" ]; then
+        say "containerd ${version} already built"; return
+    fi
+    check_wrapper "${wrappers}/containerd" github.com/containerd/containerd/v2 "${version}"
+    ( cd "${wrappers}/containerd" && timed "containerd, containerd-shim-runc-v2, ctr ${version}" \
+        "~60 s cold" go build -o "${bin}/" \
+        github.com/containerd/containerd/v2/cmd/containerd \
+        github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+        github.com/containerd/containerd/v2/cmd/ctr )
+    echo "${version}" > "${bin}/.containerd.version"
+}
+
+build_runc() {
+    local version
+    version="$(pin runc version)"
+    stamped "${bin}/runc" "${bin}/.runc.version" "${version}" && { say "runc ${version} already built"; return; }
+    check_wrapper "${wrappers}/runc" github.com/opencontainers/runc "${version}"
+    command -v gcc >/dev/null 2>&1 || die "runc needs cgo: gcc not found"
+    # runc needs cgo (its nsenter C code); no seccomp build tag (libseccomp-dev is not needed).
+    ( cd "${wrappers}/runc" && CGO_ENABLED=1 timed "runc ${version}" "~10 s" \
+        go build -o "${bin}/runc" github.com/opencontainers/runc )
+    echo "${version}" > "${bin}/.runc.version"
+}
+
+build_cni() {
+    local version p
+    version="$(pin cni_plugins version)"
+    if stamped "${bin}/cni/bridge" "${bin}/cni/.version" "${version}" && [ -x "${bin}/cni/loopback" ] \
+        && [ -x "${bin}/cni/host-local" ] && [ -x "${bin}/cni/portmap" ]; then
+        say "CNI plugins ${version} already built"; return
+    fi
+    check_wrapper "${wrappers}/cni" github.com/containernetworking/plugins "${version}"
+    ( cd "${wrappers}/cni" && timed "CNI plugins ${version} (bridge, loopback, host-local, portmap)" \
+        "~10 s" go build -o "${bin}/cni/" \
+        github.com/containernetworking/plugins/plugins/main/bridge \
+        github.com/containernetworking/plugins/plugins/main/loopback \
+        github.com/containernetworking/plugins/plugins/ipam/host-local \
+        github.com/containernetworking/plugins/plugins/meta/portmap )
+    echo "${version}" > "${bin}/cni/.version"
+}
+
+# A source hash: an image is rebuilt when what it is built from changes.
+src_hash() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+
+build_pause_image() {
+    local ref hash ctx
+    ref="$(pin pause_image ref)"
+    hash="$(src_hash "${repo}/tests/images/pause")"
+    stamped "${images}/pause.oci.tar" "${images}/.pause.version" "${ref} ${hash}" \
+        && { say "pause image ${ref} already built"; return; }
+    # shellcheck source=tests/images/podman-env.sh
+    source "${repo}/tests/images/podman-env.sh"
+    ctx="$(mktemp -d)"
+    cp "${repo}/tests/images/pause/Containerfile" "${ctx}/"
+    ( cd "${repo}/tests/images/pause" && timed "pause program" "~5 s" \
+        go build -trimpath -ldflags "-s -w" -o "${ctx}/pause" . )
+    say "building image ${ref} (podman, FROM scratch)"
+    podman build --runtime runc -q -t "${ref}" -f "${ctx}/Containerfile" "${ctx}" >/dev/null
+    rm -rf "${ctx}"
+    rm -f "${images}/pause.oci.tar"
+    podman save -q --format oci-archive -o "${images}/pause.oci.tar" "${ref}"
+    echo "${ref} ${hash}" > "${images}/.pause.version"
+    say "pause image saved to ${images}/pause.oci.tar"
+}
+
+build_runner_image() {
+    local ref id
+    local py="${repo}/.venv/bin/python"
+    [ -x "${py}" ] || py=python3
+    # The name tests/runner/fixtures.py and build-runner-image.sh use by default.
+    ref="localhost/oscar-iac-runner-demo:$("${py}" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["oscar_iac_versions"]["deepaas"]["version"])' "${repo}/versions.yml")"
+    # build-runner-image.sh is idempotent (a source-hash label); the saved archive is
+    # stamped with the image id, so a rebuilt image is saved again.
+    bash "${repo}/tests/images/build-runner-image.sh" "${ref}"
+    # shellcheck source=tests/images/podman-env.sh
+    source "${repo}/tests/images/podman-env.sh"
+    id="$(podman image inspect --format '{{.Id}}' "${ref}")"
+    stamped "${images}/runner.oci.tar" "${images}/.runner.version" "${ref} ${id}" \
+        && { say "runner image ${ref} already saved"; return; }
+    rm -f "${images}/runner.oci.tar"
+    say "saving ${ref} (podman save --format oci-archive; ~20 s)"
+    podman save -q --format oci-archive -o "${images}/runner.oci.tar" "${ref}"
+    echo "${ref} ${id}" > "${images}/.runner.version"
+    say "runner image saved to ${images}/runner.oci.tar"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(containerd runc cni pause-image runner-image)
+total_start=$(date +%s)
+for t in "${targets[@]}"; do
+    case "${t}" in
+        containerd) build_containerd ;;
+        runc) build_runc ;;
+        cni) build_cni ;;
+        pause-image) build_pause_image ;;
+        runner-image) build_runner_image ;;
+        *) die "unknown target '${t}' (expected containerd, runc, cni, pause-image or runner-image)" ;;
+    esac
+done
+say "done in $(( $(date +%s) - total_start )) s"
