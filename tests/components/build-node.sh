@@ -13,6 +13,9 @@
 #   runner-image                             the DEEPaaS demo model image
 #                                            (tests/images/build-runner-image.sh), saved as
 #                                            .cache/images/runner.oci.tar
+#   supervisor                               faas-supervisor (what OSCAR runs in job Pods),
+#                                            from tests/components/vendor/, into
+#                                            .cache/supervisor/<version>/supervisor
 # kubelet and kube-scheduler come from tests/components/build-k8s.sh (same k8s.io/kubernetes
 # wrapper module as the control plane). Outputs carry a version stamp (.cache/bin/.<name>.version,
 # .cache/images/.<name>.version) and are kept when it matches.
@@ -171,8 +174,48 @@ build_runner_image() {
     say "runner image saved to ${images}/runner.oci.tar"
 }
 
+# The FaaS Supervisor that OSCAR v4.1.2 runs in every job Pod as /oscar/bin/supervisor
+# (pkg/types/service.go: VolumePath "/oscar/bin", SupervisorName "supervisor"), read from the
+# PVC `oscar-pvc` that chart 4.1.2's populate-volume-job fills from GitHub's release of
+# faas-supervisor `volume.supervisorVersion` (1.6.2). Neither GitHub nor ghcr.io is reachable
+# and PyPI's newest faas-supervisor is 1.5.8, so the tag's source travels in
+# tests/components/vendor/ and is built the way upstream's release workflow builds it
+# (.github/workflows/main.yaml: `pyinstaller --onefile ... faassupervisor/supervisor.py`),
+# inside the project's Debian 12 base image so that the binary's glibc matches the job images.
+build_supervisor() {
+    local version src hash out ca
+    version="$(pin faas_supervisor version)"
+    src="${repo}/tests/components/vendor/$(pin faas_supervisor source)"
+    hash="$(sha256sum "${src}" | cut -d' ' -f1)"
+    [ "${hash}" = "$(pin faas_supervisor sha256)" ] || die "${src}: sha256 ${hash} is not the one versions.yml pins"
+    out="${cache}/supervisor/${version}"
+    stamped "${out}/supervisor" "${out}/.version" "${version} ${hash}" \
+        && { say "faas-supervisor ${version} already built"; return; }
+    bash "${repo}/tests/images/build-base-image.sh"
+    # shellcheck source=tests/images/podman-env.sh
+    source "${repo}/tests/images/podman-env.sh"
+    ca=${HOST_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+    mkdir -p "${out}"
+    rm -f "${out}/supervisor"
+    timed "faas-supervisor ${version} (PyInstaller onefile in the Debian 12 base image)" "~2 min" \
+        podman run --rm --runtime runc --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 \
+        -v "${src}:/src.tar.gz:ro" -v "${ca}:/host-ca.crt:ro" -v "${out}:/out" \
+        localhost/oscar-iac-debian12:latest /bin/sh -ec "
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+                python3-venv python3-distutils libpython3.11 binutils >/dev/null
+            python3 -m venv /build
+            /build/bin/pip install -q --no-cache-dir --progress-bar off --cert /host-ca.crt \
+                pyinstaller==$(pin faas_supervisor pyinstaller) $(pin faas_supervisor requirements)
+            mkdir /src && tar -xzf /src.tar.gz -C /src --strip-components=1 && cd /src
+            /build/bin/pyinstaller --log-level WARN --onefile -n supervisor faassupervisor/supervisor.py
+            install -m 0755 dist/supervisor /out/supervisor"
+    echo "${version} ${hash}" > "${out}/.version"
+    say "faas-supervisor ${version} built: ${out}/supervisor"
+}
+
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(containerd runc cni pause-image runner-image)
+[ ${#targets[@]} -gt 0 ] || targets=(containerd runc cni pause-image runner-image supervisor)
 total_start=$(date +%s)
 for t in "${targets[@]}"; do
     case "${t}" in
@@ -181,7 +224,8 @@ for t in "${targets[@]}"; do
         cni) build_cni ;;
         pause-image) build_pause_image ;;
         runner-image) build_runner_image ;;
-        *) die "unknown target '${t}' (expected containerd, runc, cni, pause-image or runner-image)" ;;
+        supervisor) build_supervisor ;;
+        *) die "unknown target '${t}' (expected containerd, runc, cni, pause-image, runner-image or supervisor)" ;;
     esac
 done
 say "done in $(( $(date +%s) - total_start )) s"
