@@ -84,19 +84,13 @@ exec "$1"
 
 
 @dataclass
-class RealOscar:
+class OscarEndpoint:
+    """An OSCAR manager's URL and admin credentials, and plain HTTP calls to it (used for
+    the real one and, in the contract test, for the double alike)."""
+
     endpoint: str
     username: str
     password: str = field(repr=False)
-    minio: MinioServer
-    kube: KubeCluster
-    namespace: str
-    services_namespace: str
-    values: dict[str, Any] = field(repr=False)
-    manifests: Path
-    workdir: Path
-    process: subprocess.Popen[bytes] = field(repr=False)
-    own_minio: bool = True
 
     def basic_auth(self, user: str | None = None, password: str | None = None) -> str:
         raw = f"{user or self.username}:{password if password is not None else self.password}"
@@ -138,6 +132,21 @@ class RealOscar:
             return status, json.loads(text)
         except ValueError:
             return status, text
+
+
+@dataclass
+class RealOscar(OscarEndpoint):
+    """The running real OSCAR (see the module docstring)."""
+
+    minio: MinioServer
+    kube: KubeCluster
+    namespace: str
+    services_namespace: str
+    values: dict[str, Any] = field(repr=False)
+    manifests: Path
+    workdir: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+    own_minio: bool = True
 
     def healthy(self) -> bool:
         try:
