@@ -103,13 +103,21 @@ build_containerd() {
 build_runc() {
     local version
     version="$(pin runc version)"
-    stamped "${bin}/runc" "${bin}/.runc.version" "${version}" && { say "runc ${version} already built"; return; }
+    # The stamp names the build tag: a runc without seccomp cannot start a Pod's sandbox
+    # (containerd gives the pause container the runtime/default profile: "seccomp: config
+    # provided but seccomp not supported"). Upstream builds with BUILDTAGS=seccomp (Makefile).
+    stamped "${bin}/runc" "${bin}/.runc.version" "${version} seccomp" \
+        && { say "runc ${version} (seccomp) already built"; return; }
     check_wrapper "${wrappers}/runc" github.com/opencontainers/runc "${version}"
     command -v gcc >/dev/null 2>&1 || die "runc needs cgo: gcc not found"
-    # runc needs cgo (its nsenter C code); no seccomp build tag (libseccomp-dev is not needed).
-    ( cd "${wrappers}/runc" && CGO_ENABLED=1 timed "runc ${version}" "~10 s" \
-        go build -o "${bin}/runc" github.com/opencontainers/runc )
-    echo "${version}" > "${bin}/.runc.version"
+    if [ ! -f /usr/include/seccomp.h ]; then
+        say "installing Debian's libseccomp-dev (runc's seccomp support links it)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev >/dev/null \
+            || die "runc needs libseccomp-dev (apt-get install libseccomp-dev failed)"
+    fi
+    ( cd "${wrappers}/runc" && CGO_ENABLED=1 timed "runc ${version} (cgo, -tags seccomp)" "~20 s" \
+        go build -tags seccomp -o "${bin}/runc" github.com/opencontainers/runc )
+    echo "${version} seccomp" > "${bin}/.runc.version"
 }
 
 build_cni() {
