@@ -446,6 +446,12 @@ def _teardown(node: RealNode) -> None:
         if cmd and cmd[0].endswith(b"containerd-shim-runc-v2") and marker.encode() in cmd:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
+    # Whatever still runs in the node's cgroups (a shim killed before its containers).
+    for h in _cgroup_v1_controllers():
+        for procs in (h / node.cgroup_root.lstrip("/")).rglob("cgroup.procs"):
+            for pid in procs.read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
     mounts = [
         line.split()[4]
         for line in Path("/proc/self/mountinfo").read_text().splitlines()
