@@ -1,0 +1,3 @@
+module oscar-iac/tests/images/pause
+
+go 1.26.0
