@@ -8,7 +8,7 @@ RUNTIME_STAMP := $(VENV)/.runtime
 SITE ?= inventories/local
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv demo test lint unit system-deps clean bench
+.PHONY: help venv demo test lint unit system-deps clean bench components
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -48,7 +48,17 @@ lint: $(STAMP) ## ruff, mypy, yamllint --strict, ansible-lint (production profil
 unit: $(STAMP) ## Fast tests only (no podman, MinIO, Molecule)
 	$(BIN)/pytest -m 'not slow' -q
 
+# The real components the tests run, built from source into .cache/bin (kept when their
+# version stamp matches versions.yml): MinIO, the OSCAR manager, Kubernetes, helm, etcd,
+# and the node's parts when tests/components/build-node.sh exists. Cold: ~10 min on 2 cores.
+components: $(STAMP) ## Build the real components the tests run (cached in .cache/bin)
+	bash tests/components/build-minio.sh
+	bash tests/components/build-k8s.sh
+	@if [ -f tests/components/build-node.sh ]; then bash tests/components/build-node.sh; fi
+
+# Components first: the builds print their progress here instead of inside a silent test.
 test: system-deps $(STAMP) lint ## The whole test suite (what CI runs)
+	$(MAKE) components
 	$(BIN)/pytest -q
 
 bench: $(STAMP) ## Run every benchmark in benchmarks/

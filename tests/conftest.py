@@ -4,6 +4,8 @@
 Each other plugin module is owned by the area that needs it first; every area's tests
 may use them:
   components.minio_fixture   a real MinIO server on loopback (built from the Go module proxy)
+  components.kube_fixture    a real Kubernetes v1.37.2 control plane (etcd, apiserver, kcm)
+  components.real_oscar      the real OSCAR manager v4.1.2 on it, installed as roles/oscar does
   doubles.oscar_fixture      the OSCAR manager test double enforcing the v4.1.2 swagger
   runner.fixtures            the local runner's demo image (built when missing) and its FDL
 """
@@ -11,6 +13,8 @@ may use them:
 pytest_plugins = [
     "helpers.cli",
     "components.minio_fixture",
+    "components.kube_fixture",
+    "components.real_oscar",
     "doubles.oscar_fixture",
     "runner.fixtures",
 ]

@@ -95,8 +95,16 @@ class MinioServer:
             return ""
 
 
-def start_minio(base: Path) -> MinioServer:
-    """Start a real MinIO server with fresh credentials; the caller stops it."""
+# Run a command in a private mount namespace whose /etc/hosts is the file given as $0:
+# names resolve there as that file says, without touching the machine's /etc/hosts.
+WITH_HOSTS = 'mount --make-rprivate / && mount --bind "$0" /etc/hosts && exec "$@"'
+
+
+def start_minio(base: Path, *, hosts_file: Path | None = None) -> MinioServer:
+    """Start a real MinIO server with fresh credentials; the caller stops it.
+
+    `hosts_file`: run it in a private mount namespace (`unshare -m`, root only) with that
+    file as /etc/hosts (the real OSCAR's webhook host name must resolve in MinIO)."""
     if not MINIO_BIN.exists():
         build_minio()  # the server and `mc` (for people debugging a test by hand)
     port, console = free_port(), free_port()
@@ -114,9 +122,11 @@ def start_minio(base: Path) -> MinioServer:
         "MINIO_CI_CD": "1",
     }
     log_path = base / "minio.log"
+    wrap = ["unshare", "-m", "sh", "-c", WITH_HOSTS, str(hosts_file)] if hosts_file else []
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
+                *wrap,
                 str(MINIO_BIN),
                 "server",
                 "--quiet",

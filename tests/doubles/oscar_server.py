@@ -22,7 +22,10 @@ thread, where the job's name (its JOB_UUID) comes in the header `JOB_HEADER`; fo
 job, a status below 300 is Succeeded and the bytes are its log. The default executor
 records only. `latency` adds a delay per request, to model a real manager in benchmarks.
 `job_unavailable` (tests set and clear it) makes /job answer 503, as a manager that is
-restarting or overloaded would.
+restarting or overloaded would. GET /system/status answers `types.StatusInfo` (200), or
+500 `{"error": status_error}` when a test sets `status_error` (as the real OSCAR v4.1.2
+does when its ServiceAccount may not list nodes: pkg/handlers/status.go).
+The double is pinned to the real OSCAR by tests/realoscar/test_double_contract.py.
 """
 
 from __future__ import annotations
@@ -119,6 +122,7 @@ class OscarTestServer:
     executor: Executor | None = None
     latency: float = 0.0
     job_unavailable: bool = False
+    status_error: str | None = None
     oidc_token: str | None = field(default=None, repr=False)
     minio_provider: dict[str, Any] | None = field(default=None, repr=False)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -214,6 +218,10 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
                 if state.minio_provider is not None:
                     config["minio_provider"] = state.minio_provider
                 return self._reply(200, config)
+            if parts == ["status"] and self.command == "GET":
+                if state.status_error is not None:
+                    return self._reply(500, {"error": state.status_error})
+                return self._reply(200, {"cluster": {"nodes": []}, "oscar": {}, "minio": {}})
             if parts and parts[0] == "logs" and self.command == "GET":
                 return self._logs(parts[1:])
             if parts and parts[0] == "services":

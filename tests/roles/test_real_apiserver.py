@@ -1,6 +1,8 @@
 """Every object the roles install, applied to a real kube-apiserver v1.37.2 with strict
-field validation (issue #19 item 4): `kubectl create --validate=strict --dry-run=server`,
-namespaces and CRDs created for real first. An unknown or misplaced field fails.
+field validation (issue #19 item 4): `kubectl apply --server-side --validate=strict
+--dry-run=server` on the session's control plane (tests/components/kube_fixture.py
+`kube_cluster`), namespaces and CRDs applied for real first. An unknown or misplaced field
+fails.
 
 What is applied:
 - the objects the front's roles render (ingress, minio, oscar, nifi: HelmCharts, HTTPRoutes,
@@ -30,9 +32,9 @@ from typing import Any
 import pytest
 import yaml
 
+from components.kube_fixture import KubeCluster
 from roles.conftest import REPO
 from roles.front_render import all_docs, docs, helm_values, render_front
-from roles.kube_control_plane import ControlPlane, binary, control_plane
 
 pytestmark = pytest.mark.real_k8s
 
@@ -59,6 +61,17 @@ def _dump(objs: list[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(objs, sort_keys=False)
 
 
+def _apply(
+    cluster: KubeCluster, text: str, *, dry_run: bool = True, namespace: str | None = None
+) -> str:
+    """Server-side apply with strict field validation (a dry run on the server unless told
+    otherwise); returns kubectl's output, raises with it when the server refuses."""
+    res = cluster.apply(text, server_side=True, strict=True, dry_run=dry_run, namespace=namespace)
+    if res.returncode != 0:
+        raise AssertionError(res.stdout + res.stderr)
+    return res.stdout + res.stderr
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("front")
@@ -68,8 +81,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, rendered: Path) -> Iterator[ControlPlane]:
-    for cp in control_plane(tmp_path_factory.mktemp("k8s")):
+def cluster(
+    kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory, rendered: Path
+) -> Iterator[KubeCluster]:
+    for cp in [kube_cluster]:
         # CRDs first, for real: Gateway API (what the traefik chart installs), traefik's
         # own, k3s' HelmChart.
         crds = [VENDOR / f"gateway-api-{VERSIONS['gateway_api']['version']}-standard-install.yaml"]
@@ -77,14 +92,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, rendered: Path) -> Iterato
         helm_controller = _go_module_dir(VERSIONS["crd_sources"]["helm_controller"])
         crds.append(helm_controller / "pkg/crds/yaml/generated/helm.cattle.io_helmcharts.yaml")
         for crd in crds:
-            cp.create(crd.read_text(), dry_run=False)
+            _apply(cp, crd.read_text(), dry_run=False)
         wait = cp.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
         assert wait.returncode == 0, wait.stdout + wait.stderr
         # Namespaces for real, first: the roles' own Namespace objects (strictly
         # validated like the rest), then the ones k3s' Helm controller would create
         # (HelmChart createNamespace) and Knative's.
         own = [d for d in all_docs(rendered) if d["kind"] == "Namespace"]
-        cp.create(_dump(own), dry_run=False)
+        _apply(cp, _dump(own), dry_run=False)
         names = {"traefik", "cert-manager", "minio", "oscar", "nifi", "knative-serving"}
         for ns in sorted(names - {d["metadata"]["name"] for d in own}):
             cp.create(
@@ -107,55 +122,48 @@ def _traefik_tree(factory: pytest.TempPathFactory) -> Path:
 
 
 def _helm_template(
-    chart: Path | str, release: str, namespace: str, values: dict[str, Any], work: Path
+    cluster: KubeCluster,
+    chart: Path | str,
+    release: str,
+    namespace: str,
+    values: dict[str, Any],
+    work: Path,
 ) -> list[dict[str, Any]]:
     vfile = work / f"{release}-values.yaml"
     vfile.write_text(yaml.safe_dump(values))
     vfile.chmod(0o600)
-    res = subprocess.run(
-        [
-            str(binary("helm")),
-            "template",
-            release,
-            str(chart),
-            "-n",
-            namespace,
-            "-f",
-            str(vfile),
-            "--kube-version",
-            "v1.37.2",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = cluster.helm(
+        "template", release, str(chart), "-n", namespace, "-f", str(vfile),
+        "--kube-version", "v1.37.2",
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     return [d for d in yaml.safe_load_all(res.stdout) if d]
 
 
-def test_the_roles_objects_are_accepted(cluster: ControlPlane, rendered: Path) -> None:
+def test_the_roles_objects_are_accepted(cluster: KubeCluster, rendered: Path) -> None:
     objs = [d for d in all_docs(rendered) if (d["apiVersion"], d["kind"]) not in NO_CRD]
     kinds = {d["kind"] for d in objs}
     assert {"HelmChart", "HTTPRoute", "BackendTLSPolicy", "StatefulSet", "Namespace"} <= kinds
     # (The Namespace objects were created, strictly, by the fixture.)
-    out = cluster.create(_dump([d for d in objs if d["kind"] != "Namespace"]))
-    assert "(server dry run)" in out
+    out = _apply(cluster, _dump([d for d in objs if d["kind"] != "Namespace"]))
+    assert "serverside-applied (server dry run)" in out
 
 
-def test_an_unknown_or_misplaced_field_is_refused(cluster: ControlPlane, rendered: Path) -> None:
+def test_an_unknown_or_misplaced_field_is_refused(cluster: KubeCluster, rendered: Path) -> None:
     route = next(d for d in docs(rendered / "minio" / "minio-routes.yaml"))
-    cluster.create(_dump([route]))
+    _apply(cluster, _dump([route]))
     bad = copy.deepcopy(route)
     bad["spec"]["rules"][0]["backendRef"] = bad["spec"]["rules"][0].pop("backendRefs")
     with pytest.raises(AssertionError, match=r'unknown field "spec.rules\[0\].backendRef"'):
-        cluster.create(_dump([bad]))
+        _apply(cluster, _dump([bad]))
     chart = yaml.safe_load((rendered / "oscar" / "oscar.yaml").read_text())
     chart["spec"]["valueContent"] = chart["spec"].pop("valuesContent")
     with pytest.raises(AssertionError, match=r'unknown field "spec.valueContent"'):
-        cluster.create(_dump([chart]))
+        _apply(cluster, _dump([chart]))
 
 
 def test_the_charts_render_objects_the_server_accepts(
-    cluster: ControlPlane, rendered: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    cluster: KubeCluster, rendered: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     charts = {
         "oscar": VENDOR / "oscar-chart-4.1.2.tgz",
@@ -172,10 +180,15 @@ def test_the_charts_render_objects_the_server_accepts(
         helmchart = yaml.safe_load(files[name].read_text())
         namespace = helmchart["spec"]["targetNamespace"]
         objs = _helm_template(
-            chart, helmchart["metadata"]["name"], namespace, helm_values(files[name]), tmp_path
+            cluster,
+            chart,
+            helmchart["metadata"]["name"],
+            namespace,
+            helm_values(files[name]),
+            tmp_path,
         )
         seen[name] = {f"{d['kind']}/{d['metadata']['name']}" for d in objs}
-        cluster.create(_dump(objs), namespace=namespace)
+        _apply(cluster, _dump(objs), namespace=namespace)
     # What the routes and the roles name exists in what the charts render.
     assert {"HTTPRoute/oscar", "Middleware/cors-allow-all", "Service/oscar"} <= seen["oscar"]
     assert not {k for k in seen["oscar"] | seen["minio"] if k.startswith("Ingress/")}
@@ -184,15 +197,20 @@ def test_the_charts_render_objects_the_server_accepts(
 
 
 def test_the_gateway_routes_attach_to_what_traefik_renders(
-    cluster: ControlPlane, rendered: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    cluster: KubeCluster, rendered: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     traefik = rendered / "ingress" / "traefik.yaml"
     objs = _helm_template(
-        _traefik_tree(tmp_path_factory), "traefik", "traefik", helm_values(traefik), tmp_path
+        cluster,
+        _traefik_tree(tmp_path_factory),
+        "traefik",
+        "traefik",
+        helm_values(traefik),
+        tmp_path,
     )
     gateway = next(d for d in objs if d["kind"] == "Gateway")
     # Created for real, so the routes below are judged against the real Gateway object.
-    cluster.create(_dump([gateway]), dry_run=False, namespace="traefik")
+    _apply(cluster, _dump([gateway]), dry_run=False, namespace="traefik")
     listeners = {lis["name"]: lis for lis in gateway["spec"]["listeners"]}
     secrets = {d["spec"]["secretName"] for d in docs(rendered / "ingress" / "certificates.yaml")}
     for lis in listeners.values():
@@ -209,13 +227,13 @@ def test_the_gateway_routes_attach_to_what_traefik_renders(
                 assert ref["sectionName"] in listeners
 
 
-def test_knative_crds_and_the_configmaps_we_set(cluster: ControlPlane) -> None:
+def test_knative_crds_and_the_configmaps_we_set(cluster: KubeCluster) -> None:
     serving = _go_module_dir(VERSIONS["crd_sources"]["knative_serving"])
     for crd in sorted((serving / "config" / "core" / "300-resources").glob("*.yaml")):
-        cluster.create(crd.read_text())
+        _apply(cluster, crd.read_text())
     features = yaml.safe_load((serving / "config/core/configmaps/features.yaml").read_text())
     for key, value in VERSIONS["knative_serving"]["features"].items():
         # Flags the knative role sets must be flags Knative knows (its _example documents each).
         assert re.search(rf"^\s*{re.escape(key)}:", features["data"]["_example"], re.M), key
         features["data"][key] = value
-    cluster.create(_dump([features]))
+    _apply(cluster, _dump([features]))

@@ -22,6 +22,49 @@ class Platform:
     url: str
     serverless_backend: str  # "knative" when /run is served, else "" (unknown/none)
     config: dict[str, Any]
+    # What GET /system/status says is wrong with the cluster ("" when it answers 200).
+    cluster_problem: str = ""
+
+
+def cluster_problem(conn: OscarConnection, session: Any) -> str:
+    """Ask OSCAR's GET /system/status (swagger v4.1.2: Basic auth, `types.StatusInfo`);
+    "" when it answers 200, else what is wrong, said so an operator can fix it.
+
+    OSCAR v4.1.2 pkg/handlers/status.go MakeStatusHandler answers 500
+    `{"error": "Error getting node info: ..."}` when its ServiceAccount may not list nodes
+    (getNodesInfo: CoreV1().Nodes().List) and `"Error getting metrics info: ..."` when the
+    metrics API (metrics.k8s.io, k3s' metrics-server) is not served or not allowed
+    (getMetricsInfo: NodeMetricses().List). Chart 4.1.2 grants neither (its ClusterRole
+    oscar-controller-global has no `nodes`); roles/oscar adds them (templates/rbac.yaml.j2)."""
+    import requests
+
+    try:
+        res = session.get(
+            f"{conn.url}/system/status",
+            headers={"Authorization": conn.auth_header()},
+            timeout=30,
+            verify=conn.verify_tls,
+        )
+    except requests.RequestException as exc:
+        return f"GET /system/status failed: {type(exc).__name__}"
+    if res.status_code == 200:
+        return ""
+    try:
+        body = res.json()
+        detail = str(body.get("error") or body) if isinstance(body, dict) else str(body)
+    except ValueError:
+        detail = res.text.strip()
+    detail = detail[:300]
+    what = f"GET /system/status answered {res.status_code}: {detail}"
+    if "forbidden" in detail and "nodes" in detail:
+        return (
+            f"{what} — OSCAR's ServiceAccount may not list nodes (chart 4.1.2's ClusterRole "
+            "grants no `nodes`); the oscar role adds the rule (ClusterRole "
+            "oscar-iac-oscar-nodes: list on nodes and nodes.metrics.k8s.io)"
+        )
+    if "metrics" in detail:
+        return f"{what} — the metrics API (metrics.k8s.io, k3s' metrics-server) is not served"
+    return what
 
 
 def wait_ready(
@@ -63,7 +106,12 @@ def wait_ready(
                     body = cfg.json()
                     config = body.get("config") or {} if isinstance(body, dict) else {}
                     backend = str(config.get("serverless_backend") or "")
-                    return Platform(conn.url, backend, body if isinstance(body, dict) else {})
+                    return Platform(
+                        conn.url,
+                        backend,
+                        body if isinstance(body, dict) else {},
+                        cluster_problem(conn, session),
+                    )
                 last = f"/system/config answered {cfg.status_code}"
         except requests.exceptions.SSLError as exc:
             raise DeploymentError(

@@ -220,7 +220,10 @@ def _platform(ctx: Context) -> str:
 
     ctx.platform = wait_ready(ctx.oscar(), ctx.platform_timeout, ctx.reporter.progress)
     backend = ctx.platform.serverless_backend or "none"
-    return f"OSCAR at {ctx.platform.url} answers (serverless backend: {backend})"
+    line = f"OSCAR at {ctx.platform.url} answers (serverless backend: {backend})"
+    if ctx.platform.cluster_problem:
+        line += f"; cluster status: {ctx.platform.cluster_problem}"
+    return line
 
 
 def _counts(actions: list[str]) -> str:

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Build the real OSCAR manager and a real Kubernetes control plane for the tests, at the
+# versions pinned in versions.yml (section oscar_iac_test_components):
+#   oscar                 OSCAR manager, from ${OSCAR_IAC_SHARED:-../shared}/vendor/<source>
+#                         (sha256 checked first; the Go proxy refuses github.com/grycap/oscar/v4)
+#   kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet
+#                         k8s.io/kubernetes through the wrapper module tests/components/kube
+#   helm                  helm.sh/helm/v4 through the wrapper module tests/components/helm
+#   etcd                  Debian's etcd-server, unpacked (apt-get download + dpkg -x; no install)
+# Outputs go to .cache/bin/ with a version stamp each (.cache/bin/.<name>.version); a binary
+# whose stamp matches its pin is kept. How these build and run here, with the measured times:
+# ../shared/probes/k8s-oscar/RECIPE.md.
+#
+# Usage: tests/components/build-k8s.sh [target ...]   (default: all of the above)
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+mkdir -p "${repo}/.cache"
+# Physical path: .cache may be a symlink to a shared cache; the Go build cache keys on
+# the real paths, so a warm cache is only reused under the same ones.
+cache="$(cd -P "${repo}/.cache" && pwd)"
+shared="${OSCAR_IAC_SHARED:-$(dirname "${repo}")/shared}"
+export GOPATH="${cache}/go"
+export GOMODCACHE="${cache}/go/mod"
+export GOCACHE="${cache}/go/build"
+export GOFLAGS="-mod=mod"
+export GOTOOLCHAIN=local
+export CGO_ENABLED=0
+PATH="/usr/local/go/bin:${PATH}"
+bin="${cache}/bin"
+mkdir -p "${bin}"
+
+say() { echo "build-k8s.sh: $*"; }
+die() { echo "build-k8s.sh: $*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || die "'go' not found (expected /usr/local/go/bin/go)"
+
+# pin <key> <field>: oscar_iac_test_components.<key>.<field> from versions.yml.
+pin() {
+    local py="${repo}/.venv/bin/python"
+    [ -x "${py}" ] || py=python3
+    "${py}" - "$1" "$2" "${repo}/versions.yml" <<'PY'
+import sys
+import yaml
+key, field, path = sys.argv[1:4]
+with open(path) as f:
+    print(yaml.safe_load(f)["oscar_iac_test_components"][key][field])
+PY
+}
+
+stamped() {  # stamped <name> <stamp>: the binary exists and was built from this pin
+    [ -x "${bin}/$1" ] && [ "$(cat "${bin}/.$1.version" 2>/dev/null)" = "$2" ]
+}
+
+# timed <name> <usual> <cmd...>: run a build, printing what, the usual time and a heartbeat
+# every 30 s (a silent minute looks like a hang).
+timed() {
+    local name=$1 usual=$2; shift 2
+    local start; start=$(date +%s)
+    say "building ${name} (usually ${usual}; nice -n 10) ..."
+    ( while sleep 30; do say "  ... still building ${name}: $(( $(date +%s) - start )) s elapsed"; done ) &
+    local ticker=$!
+    local rc=0
+    nice -n 10 "$@" || rc=$?
+    kill "${ticker}" 2>/dev/null || true
+    wait "${ticker}" 2>/dev/null || true
+    [ "${rc}" -eq 0 ] || die "building ${name} failed (exit ${rc})"
+    say "${name} built in $(( $(date +%s) - start )) s"
+}
+
+build_oscar() {
+    local version sha src want have dir
+    version="$(pin oscar_manager version)"
+    sha="$(pin oscar_manager sha256)"
+    src="${shared}/vendor/$(pin oscar_manager source)"
+    stamped oscar "${version} ${sha}" && { say "oscar ${version} already built"; return; }
+    [ -f "${src}" ] || die "${src} not found (the OSCAR source snapshot; set OSCAR_IAC_SHARED)"
+    have="$(sha256sum "${src}" | cut -d' ' -f1)"
+    want="${sha}"
+    [ "${have}" = "${want}" ] || die "${src}: sha256 ${have}, versions.yml pins ${want}"
+    dir="${cache}/src/oscar-${version}"
+    rm -rf "${dir}"
+    mkdir -p "${dir}"
+    tar -xzf "${src}" -C "${dir}"
+    # OSCAR is built in its own source folder, as upstream's Dockerfile does (`go build .`).
+    ( cd "${dir}" && timed "oscar ${version}" "~100 s cold, link only when warm" \
+        go build -o "${bin}/oscar" . )
+    echo "${version} ${sha}" > "${bin}/.oscar.version"
+}
+
+# The wrapper module must require exactly the pinned version (go.mod is the build's truth).
+check_wrapper() {  # check_wrapper <dir> <module> <version>
+    grep -qE "^require $2 $3\$" "$1/go.mod" \
+        || die "$1/go.mod does not require $2 $3 (versions.yml); update both together"
+}
+
+build_kube() {  # build_kube <cmd>
+    local version ldf
+    version="$(pin kubernetes version)"
+    stamped "$1" "${version}" && { say "$1 ${version} already built"; return; }
+    check_wrapper "${repo}/tests/components/kube" k8s.io/kubernetes "${version}"
+    local minor="${version#v1.}"; minor="${minor%%.*}"
+    ldf="-s -w -X k8s.io/component-base/version.gitVersion=${version} -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${minor}"
+    local usual="~40 s"
+    [ "$1" = kube-apiserver ] && usual="~200 s cold (7 min while CI shares the cores), ~15 s warm"
+    ( cd "${repo}/tests/components/kube" && timed "$1 ${version}" "${usual}" \
+        go build -o "${bin}/$1" -ldflags "${ldf}" "k8s.io/kubernetes/cmd/$1" )
+    echo "${version}" > "${bin}/.$1.version"
+}
+
+build_helm() {
+    local version
+    version="$(pin helm version)"
+    stamped helm "${version}" && { say "helm ${version} already built"; return; }
+    check_wrapper "${repo}/tests/components/helm" helm.sh/helm/v4 "${version}"
+    ( cd "${repo}/tests/components/helm" && timed "helm ${version}" "~90 s cold, link only when warm" \
+        go build -o "${bin}/helm" helm.sh/helm/v4/cmd/helm )
+    echo "${version}" > "${bin}/.helm.version"
+}
+
+build_etcd() {
+    local pkg version deb root
+    pkg="$(pin etcd debian_package)"
+    version="$(pin etcd version)"
+    stamped etcd "${version}" && { say "etcd ${version} already unpacked"; return; }
+    deb="${cache}/debs"
+    root="${cache}/debs/${pkg}-${version}"
+    mkdir -p "${deb}"
+    say "downloading Debian ${pkg}=${version} (a few seconds)"
+    ( cd "${deb}" && apt-get download "${pkg}=${version}" >/dev/null )
+    rm -rf "${root}"
+    dpkg -x "${deb}/${pkg}_${version//:/%3a}_"*.deb "${root}"
+    install -m 0755 "${root}/usr/bin/etcd" "${bin}/etcd"
+    echo "${version}" > "${bin}/.etcd.version"
+    say "etcd ${version} unpacked"
+}
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] \
+    || targets=(oscar kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet helm etcd)
+total_start=$(date +%s)
+for t in "${targets[@]}"; do
+    case "${t}" in
+        oscar) build_oscar ;;
+        kube-apiserver | kubectl | kube-controller-manager | kube-scheduler | kubelet) build_kube "${t}" ;;
+        helm) build_helm ;;
+        etcd) build_etcd ;;
+        *) die "unknown target '${t}' (expected oscar, kube-apiserver, kubectl, kube-controller-manager, kube-scheduler, kubelet, helm or etcd)" ;;
+    esac
+done
+say "done in $(( $(date +%s) - total_start )) s (binaries in ${bin})"
