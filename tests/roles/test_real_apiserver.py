@@ -11,7 +11,9 @@ What is applied:
 - `helm template` of the charts with the values those HelmCharts carry: OSCAR 4.1.2 and
   MinIO 5.4.0 (the published archives in ../shared/vendor) and traefik 39.0.9 (its source
   tree), with the traefik chart's own CRDs (traefik.io Middleware for OSCAR's CORS filter);
-- Knative Serving's CRDs and the ConfigMaps the knative role merges settings into.
+- Knative Serving's CRDs and the ConfigMaps the knative role merges settings into;
+- the nfs role's HelmChart and `helm template` of nfs-subdir-external-provisioner 4.0.18
+  (its source tree) with its values.
 Not applied, and why: cert-manager's objects (ClusterIssuer, Certificate) and chart, because
 no cert-manager release or CRD source can be had here (charts.jetstack.io and GitHub are out
 of reach; the Go proxy serves no CRD YAML for it); ingress-nginx is no longer deployed.
@@ -35,6 +37,7 @@ import yaml
 from components.kube_fixture import KubeCluster
 from roles.conftest import REPO
 from roles.front_render import all_docs, docs, helm_values, render_front
+from roles.test_upstream_facts import render_template
 
 pytestmark = pytest.mark.real_k8s
 
@@ -241,3 +244,23 @@ def test_knative_crds_and_the_configmaps_we_set(cluster: KubeCluster) -> None:
         assert re.search(rf"^\s*{re.escape(key)}:", features["data"]["_example"], re.M), key
         features["data"][key] = value
     _apply(cluster, _dump([features]))
+
+
+def test_the_nfs_provisioner_chart_is_accepted(cluster: KubeCluster, tmp_path: Path) -> None:
+    text = render_template(tmp_path, "nfs", "provisioner.yaml", {"nfs_server_address": "10.0.0.1"})
+    helmchart = yaml.safe_load(text)
+    _apply(cluster, text)
+    src = tmp_path / "src"
+    name = "nfs-subdir-external-provisioner-4.0.18-source-59a3ca2.tar.gz"
+    with tarfile.open(VENDOR / "chart-sources" / name) as t:
+        t.extractall(src, filter="data")
+    (chart,) = [p.parent for p in src.rglob("Chart.yaml")]
+    namespace = helmchart["spec"]["targetNamespace"]
+    ns_obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    _apply(cluster, _dump([ns_obj]), dry_run=False)
+    values = yaml.safe_load(helmchart["spec"]["valuesContent"])
+    objs = _helm_template(
+        cluster, chart, helmchart["metadata"]["name"], namespace, values, tmp_path
+    )
+    assert {"StorageClass", "Deployment"} <= {d["kind"] for d in objs}
+    _apply(cluster, _dump(objs), namespace=namespace)
