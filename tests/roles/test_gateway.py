@@ -73,7 +73,8 @@ def test_traefik_is_the_chart_oscar_deploys() -> None:
     assert chart["version"] == traefik["chart_version"]
     assert chart["appVersion"] == traefik["app_version"]
     assert traefik["artifacts"][0]["name"] == f"traefik-{traefik['chart_version']}.tgz"
-    assert "ingress_nginx" not in VERSIONS or "chart_version" not in VERSIONS["ingress_nginx"]
+    # ingress-nginx is no longer deployed: nothing of it is fetched.
+    assert not VERSIONS["ingress_nginx"].get("artifacts")
 
 
 def test_gateway_api_crds_are_the_ones_the_traefik_chart_ships() -> None:

@@ -60,6 +60,10 @@ def _go_module_dir(spec: str) -> Path:
     return Path(json.loads(res.stdout)["Dir"])
 
 
+def _module(component: str) -> str:
+    return f"{VERSIONS[component]['module']}@{VERSIONS[component]['go_module']}"
+
+
 def _dump(objs: list[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(objs, sort_keys=False)
 
@@ -92,7 +96,7 @@ def cluster(
         # own, k3s' HelmChart.
         crds = [VENDOR / f"gateway-api-{VERSIONS['gateway_api']['version']}-standard-install.yaml"]
         crds += sorted((_traefik_tree(tmp_path_factory) / "crds").glob("traefik.io_*.yaml"))
-        helm_controller = _go_module_dir(VERSIONS["crd_sources"]["helm_controller"])
+        helm_controller = _go_module_dir(_module("helm_controller_crds"))
         crds.append(helm_controller / "pkg/crds/yaml/generated/helm.cattle.io_helmcharts.yaml")
         for crd in crds:
             _apply(cp, crd.read_text(), dry_run=False)
@@ -235,7 +239,7 @@ def test_the_gateway_routes_attach_to_what_traefik_renders(
 
 
 def test_knative_crds_and_the_configmaps_we_set(cluster: KubeCluster) -> None:
-    serving = _go_module_dir(VERSIONS["crd_sources"]["knative_serving"])
+    serving = _go_module_dir(_module("knative_serving_crds"))
     for crd in sorted((serving / "config" / "core" / "300-resources").glob("*.yaml")):
         _apply(cluster, crd.read_text())
     features = yaml.safe_load((serving / "config/core/configmaps/features.yaml").read_text())
