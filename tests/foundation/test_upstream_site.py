@@ -47,6 +47,31 @@ def test_other_clouds_keep_one_name_per_host() -> None:
     assert not any("*" in n for n in endpoint["properties"]["additional_dns_names"])
 
 
+def test_every_public_name_is_one_label_below_the_cluster() -> None:
+    # A `*.<fqdn>` wildcard (EGI's DNS entry, a wildcard certificate) covers one label only:
+    # the console is console-minio.<fqdn> (grycap/tosca templates/oscar.yaml
+    # minio_dns_host_console), never console.minio.<fqdn>. The DNS names IM registers, the
+    # TOSCA outputs and the Gateway's hosts agree.
+    loaded = load_site(REPO / "inventories" / "local")
+    rendered = render_site(loaded)
+    tosca = yaml.safe_load(rendered.tosca)
+    topo = tosca["topology_template"]
+    endpoint = topo["node_templates"]["front"]["capabilities"]["endpoint"]
+    cluster = loaded.site.cluster
+    names = endpoint["properties"]["additional_dns_names"]
+    assert f"console-minio.{cluster.name}@{cluster.domain}" in names
+    for name in names:
+        assert "." not in name.split("@")[0].removesuffix(cluster.name).rstrip("."), name
+    fqdn = cluster.fqdn
+    assert topo["outputs"]["minio_console"]["value"].endswith(f"://console-minio.{fqdn}")
+    variables = role_vars(loaded.site)
+    assert variables["minio_console_hostname"] == f"console-minio.{fqdn}"
+    assert set(variables["ingress_hosts"]) == {
+        n.replace(f"@{cluster.domain}", f".{cluster.domain}") for n in names
+    }
+    assert "console.minio." not in rendered.tosca + rendered.radl
+
+
 @pytest.mark.parametrize(
     ("endpoint", "refused"),
     [("https://im.egi.eu/im", True), ("http://127.0.0.1:8800", False), ("embedded", False)],

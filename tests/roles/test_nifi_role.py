@@ -10,9 +10,9 @@ Upstream facts (apache/nifi, rel/nifi-2.6.0):
 - nifi-bootstrap .../SecurityApplicationPropertyHandler.java: the generated certificate's DNS
   names are localhost, the host name and the hosts of nifi.web.proxy.host.
 - nifi-docker/dockermaven/integration-test.sh: a request by IP answers 400 "Invalid SNI".
-kubernetes/ingress-nginx: rootfs/etc/nginx/template/nginx.tmpl passes Host as $best_http_host
-unless upstream-vhost is set; internal/ingress/annotations/proxyssl/main.go ignores every
-proxy-ssl-* annotation unless proxy-ssl-secret is set.
+traefik v3.6.15 pkg/provider/kubernetes/gateway/httproute.go: a BackendTLSPolicy matching the
+Service port makes the backend https with ServerName = validation.hostname and RootCAs = the
+`ca.crt` of each referenced ConfigMap (loadServersTransport; ConfigMaps only).
 """
 
 from __future__ import annotations
@@ -146,15 +146,24 @@ def test_nifi_conf_seed_script_keeps_the_flow(rendered, tmp_path: Path) -> None:
 
 def test_nifi_sni_and_host_match_the_certificate(rendered) -> None:  # type: ignore[no-untyped-def]
     _, docs = rendered
-    ingress = _kind(docs, "Ingress")
-    notes = ingress["metadata"]["annotations"]
-    assert notes["nginx.ingress.kubernetes.io/backend-protocol"] == "HTTPS"
-    # ingress-nginx sends the client's Host unless upstream-vhost overrides it (nginx.tmpl).
-    assert "nginx.ingress.kubernetes.io/upstream-vhost" not in notes
-    # proxy-ssl-* annotations are ignored without proxy-ssl-secret (proxyssl/main.go):
-    # none may be relied on.
-    ssl = [k for k in notes if k.startswith("nginx.ingress.kubernetes.io/proxy-ssl-")]
-    assert not ssl or "nginx.ingress.kubernetes.io/proxy-ssl-secret" in notes, ssl
+    assert not [d for d in docs if d["kind"] == "Ingress"]
+    route = _kind(docs, "HTTPRoute")
+    policy = _kind(docs, "BackendTLSPolicy")
+    service = _kind(docs, "Service")
+    # The route's backend is the Service port the policy targets (by its name).
+    (backend,) = route["spec"]["rules"][0]["backendRefs"]
+    port = next(p for p in service["spec"]["ports"] if p["port"] == backend["port"])
+    (target,) = policy["spec"]["targetRefs"]
+    assert (target["kind"], target["name"], target["sectionName"]) == (
+        "Service",
+        "nifi",
+        port["name"],
+    )
+    # Traefik trusts ConfigMaps only, and reads their `ca.crt` (loadServersTransport).
+    (ca,) = policy["spec"]["validation"]["caCertificateRefs"]
+    assert (ca["group"], ca["kind"], ca["name"]) == ("", "ConfigMap", "nifi-backend-ca")
+    ca_template = (REPO / "roles" / "nifi" / "templates" / "nifi-backend-ca.yaml.j2").read_text()
+    assert "name: nifi-backend-ca" in ca_template and "ca.crt:" in ca_template
     env = {
         e["name"]: e
         for e in _kind(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["env"]
@@ -165,8 +174,11 @@ def test_nifi_sni_and_host_match_the_certificate(rendered) -> None:  # type: ign
         if (m := HOST_PORT.match(part.strip()))
     }
     sans = {"localhost", "nifi-0"} | proxy_hosts  # what NiFi puts in its certificate
-    # The Host every request through the Ingress carries is one NiFi's certificate names.
-    assert ingress["spec"]["rules"][0]["host"] in sans
+    # The SNI Traefik sends (the policy's hostname) and the public host every request
+    # carries are names NiFi's certificate holds: no "400 Invalid SNI".
+    assert policy["spec"]["validation"]["hostname"] in sans
+    assert route["spec"]["hostnames"] == [HOST]
+    assert HOST in sans
 
 
 def test_nifi_sensitive_props_key_comes_from_a_kept_secret(tmp_path: Path) -> None:

@@ -333,31 +333,6 @@ def _chart_version(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.lstrip("v").split("."))
 
 
-def test_ingress_nginx_pin_is_not_below_the_cve_floor(tmp_path: Path) -> None:
-    # CVE-2025-1974/1097/1098/24513/24514 fixed in chart 4.11.5 / 4.12.1
-    # (kubernetes.io/blog/2025/03/24/ingress-nginx-cve-2025-1974/); CVE-2026-1580,
-    # CVE-2026-24512, CVE-2025-15566 in controller 1.14.3 / 1.13.7 (kubernetes/kubernetes
-    # issues 136677-136680, 136789); CVE-2026-3288 in 1.14.4 / 1.15.0 (issue 137560).
-    nginx = VERSIONS["ingress_nginx"]
-    assert _chart_version(nginx["min_chart_version"]) >= (4, 14, 4)
-    assert _chart_version(nginx["chart_version"]) >= _chart_version(nginx["min_chart_version"])
-    assert all(nginx["chart_version"] in a["name"] for a in nginx["artifacts"])
-    # The role refuses the old pin before rendering anything.
-    data = load_yaml(REPO / "versions.yml")
-    data["oscar_iac_versions"]["ingress_nginx"]["chart_version"] = "4.11.3"
-    old = tmp_path / "versions.yml"
-    old.write_text(yaml.safe_dump(data))
-    code, out = run_role(
-        tmp_path,
-        "ingress",
-        {"ingress_apply": False, "ingress_manifest_dir": str(tmp_path / "ingress")},
-        versions=old,
-    )
-    assert code != 0
-    assert "ingress-nginx chart 4.11.3 is below" in out, out
-    assert not (tmp_path / "ingress").exists()
-
-
 def test_cert_manager_is_a_supported_release() -> None:
     # cert-manager.io/docs/releases: a minor is supported until the release of the minor
     # two after it; 1.16 ended with 1.18 (June 2025); 1.21 is current (Kubernetes 1.33-1.36).

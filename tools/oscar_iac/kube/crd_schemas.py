@@ -1,7 +1,10 @@
 """JSON schemas of the custom resources the roles render (kubernetes-validate has
 only the built-in kinds). Written from the projects' API documentation:
-k3s' helm-controller (`helm.cattle.io/v1` HelmChart) and cert-manager
-(`cert-manager.io/v1` ClusterIssuer). Stricter than the API servers, which prune
+k3s' helm-controller (`helm.cattle.io/v1` HelmChart), cert-manager
+(`cert-manager.io/v1` ClusterIssuer, Certificate) and the Gateway API v1.4.0
+(`gateway.networking.k8s.io/v1` HTTPRoute, BackendTLSPolicy: the fields the roles use).
+tests/roles/test_real_apiserver.py applies the same objects to a real kube-apiserver with
+the upstream CRDs, which is the authority; these are for `manifests validate` offline. Stricter than the API servers, which prune
 unknown fields silently: a misspelt field is an error here instead of a no-op there.
 """
 
@@ -103,8 +106,114 @@ CLUSTERISSUER: dict[str, Any] = {
     },
 }
 
+_GW_PARENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "group": {"type": "string"},
+        "kind": {"type": "string"},
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "sectionName": {"type": "string"},
+        "port": {"type": "integer"},
+    },
+}
+
+CERTIFICATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "cert-manager.io/v1"},
+        "kind": {"const": "Certificate"},
+        "metadata": {**_METADATA, "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "required": ["secretName", "issuerRef"],
+            "additionalProperties": False,
+            "properties": {
+                "secretName": {"type": "string"},
+                "commonName": {"type": "string"},
+                "dnsNames": {"type": "array", "items": {"type": "string"}},
+                "issuerRef": {
+                    "type": "object",
+                    "required": ["name"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "name": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "group": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+HTTPROUTE: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "gateway.networking.k8s.io/v1"},
+        "kind": {"const": "HTTPRoute"},
+        "metadata": {**_METADATA, "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "parentRefs": {"type": "array", "items": _GW_PARENT},
+                "hostnames": {"type": "array", "items": {"type": "string"}},
+                "rules": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string"},
+                            "matches": {"type": "array", "items": {"type": "object"}},
+                            "filters": {"type": "array", "items": {"type": "object"}},
+                            "backendRefs": {"type": "array", "items": _GW_PARENT},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+BACKENDTLSPOLICY: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "gateway.networking.k8s.io/v1"},
+        "kind": {"const": "BackendTLSPolicy"},
+        "metadata": {**_METADATA, "required": ["name", "namespace"]},
+        "spec": {
+            "type": "object",
+            "required": ["targetRefs", "validation"],
+            "additionalProperties": False,
+            "properties": {
+                "targetRefs": {"type": "array", "items": _GW_PARENT},
+                "validation": {
+                    "type": "object",
+                    "required": ["hostname"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "hostname": {"type": "string"},
+                        "caCertificateRefs": {"type": "array", "items": _GW_PARENT},
+                        "wellKnownCACertificates": {"enum": ["System"]},
+                    },
+                },
+            },
+        },
+    },
+}
+
 # (apiVersion, kind) -> schema
 CUSTOM: dict[tuple[str, str], dict[str, Any]] = {
     ("helm.cattle.io/v1", "HelmChart"): HELMCHART,
     ("cert-manager.io/v1", "ClusterIssuer"): CLUSTERISSUER,
+    ("cert-manager.io/v1", "Certificate"): CERTIFICATE,
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): HTTPROUTE,
+    ("gateway.networking.k8s.io/v1", "BackendTLSPolicy"): BACKENDTLSPOLICY,
 }

@@ -18,12 +18,18 @@ from oscar_iac.site.model import DcacheEventSource, HostSpec, HostsTarget, Site
 NFS_EXPORT = "/pv"
 
 
-# cert-manager ClusterIssuer per TLS mode (the ingress role creates it under this name).
-ISSUERS = {
-    "none": "",
-    "self-signed": "oscar-iac-selfsigned",
-    "letsencrypt": "oscar-iac-letsencrypt",
-}
+def public_hosts(site: Site) -> list[str]:
+    """Every host name the cluster's Gateway serves, each one label below the cluster's.
+
+    One label deep so a `*.<fqdn>` wildcard (EGI's DNS entry, a wildcard certificate)
+    covers them all; the console is console-minio.<fqdn> (upstream's IM recipe, grycap/tosca
+    templates/oscar.yaml, names it so), not console.minio.<fqdn>.
+    """
+    fqdn = site.cluster.fqdn
+    hosts = [fqdn, f"minio.{fqdn}", f"console-minio.{fqdn}"]
+    if site.stack.nifi.enabled:
+        hosts.append(f"nifi.{fqdn}")
+    return hosts
 
 
 def role_vars(site: Site) -> dict[str, Any]:
@@ -33,7 +39,6 @@ def role_vars(site: Site) -> dict[str, Any]:
     """
     stack, cluster = site.stack, site.cluster
     fqdn = cluster.fqdn
-    issuer = ISSUERS[stack.ingress.tls.mode] if stack.ingress.enabled else ""
     out: dict[str, Any] = {
         "oscar_iac_cluster_fqdn": fqdn,
         "oscar_iac_airgap_dir": site.artifacts.airgap_dir or "",
@@ -48,18 +53,18 @@ def role_vars(site: Site) -> dict[str, Any]:
         "ingress_tls_mode": stack.ingress.tls.mode,
         "ingress_acme_email": stack.ingress.tls.email or "",
         "ingress_hostname": fqdn,
+        # One HTTPS listener and certificate per public host on the Gateway.
+        "ingress_hosts": public_hosts(site),
         # MinIO (its secret key comes separately)
         "minio_access_key": stack.minio.access_key,
         "minio_hostname": f"minio.{fqdn}",
-        "minio_console_hostname": f"console.minio.{fqdn}",
-        "minio_cert_manager_issuer": issuer,
+        "minio_console_hostname": f"console-minio.{fqdn}",
         # Knative (OSCAR's synchronous /run)
         "knative_enabled": stack.knative.enabled,
         # OSCAR (its password and MinIO's secret key come separately)
         "oscar_username": stack.oscar.username,
         "oscar_hostname": fqdn,
         "oscar_ingress_enabled": stack.ingress.enabled,
-        "oscar_cert_manager_issuer": issuer,
         "oscar_minio_access_key": stack.minio.access_key,
         **_oscar_minio(site),
         "oscar_serverless_backend": "knative" if stack.knative.enabled else "",
@@ -73,7 +78,6 @@ def role_vars(site: Site) -> dict[str, Any]:
         "nifi_enabled": stack.nifi.enabled,
         "nifi_username": stack.nifi.username,
         "nifi_hostname": f"nifi.{fqdn}",
-        "nifi_cert_manager_issuer": issuer,
         # GPU workers
         "gpu_enabled": cluster.gpu_workers.count > 0,
         # dCache sources with via: relay (their credentials come separately)

@@ -98,7 +98,7 @@ def dns_names(site: Site) -> list[str]:
     On EGI, IM's EGI connector registers names in EGI's dynamic DNS (nsupdate.fedcloud.eu),
     one host per zone; a name "*.<cluster>.<zone>" registers <cluster>.<zone> as a
     wildcard host (IM 2.0 IM/connectors/EGI.py: _get_wildcard_host_domain, then
-    /nic/register?...&wildcard=true), so minio.<fqdn>, console.minio.<fqdn> and
+    /nic/register?...&wildcard=true), so minio.<fqdn>, console-minio.<fqdn> and
     nifi.<fqdn> resolve too. Only that one name: registering <cluster>.<zone> first
     without the wildcard would make IM find the host already there and skip it.
     """
@@ -109,9 +109,11 @@ def dns_names(site: Site) -> list[str]:
     return [
         f"{cluster.name}@{cluster.domain}",
         f"minio.{cluster.name}@{cluster.domain}",
-        f"console.minio.{cluster.name}@{cluster.domain}",
+        # One label below the cluster's name, like every public host (a `*.<fqdn>`
+        # wildcard certificate covers it; console.minio.<fqdn> was two labels deep).
+        f"console-minio.{cluster.name}@{cluster.domain}",
     ] + (
-        # NiFi's Ingress host (roles/nifi): without the name, no certificate is issued.
+        # NiFi's host on the Gateway (roles/nifi): without the name, no certificate is issued.
         [f"nifi.{cluster.name}@{cluster.domain}"] if site.stack.nifi.enabled else []
     )
 
@@ -123,7 +125,7 @@ def endpoints(site: Site) -> dict[str, str]:
         "oscar": f"{scheme}://{fqdn}",
         "dashboard": f"{scheme}://{fqdn}/",
         "minio": f"{scheme}://minio.{fqdn}",
-        "minio_console": f"{scheme}://console.minio.{fqdn}",
+        "minio_console": f"{scheme}://console-minio.{fqdn}",
     }
 
 

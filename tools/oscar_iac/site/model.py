@@ -295,8 +295,8 @@ class Cluster(Strict):
 
     @model_validator(mode="after")
     def _fqdn_fits(self) -> Cluster:
-        # 'console.minio.' is the longest prefix the stack puts before the cluster name.
-        if len("console.minio.") + len(self.fqdn) > 253:
+        # 'console-minio.' is the longest prefix the stack puts before the cluster name.
+        if len("console-minio.") + len(self.fqdn) > 253:
             raise ValueError("cluster name + domain make DNS names longer than 253 characters")
         return self
 
