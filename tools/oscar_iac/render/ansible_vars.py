@@ -35,6 +35,10 @@ def role_vars(site: Site) -> dict[str, Any]:
     out: dict[str, Any] = {
         "oscar_iac_cluster_fqdn": fqdn,
         "oscar_iac_airgap_dir": site.artifacts.airgap_dir or "",
+        # sha256 recorded on the controller for artifacts versions.yml leaves unpinned
+        # (`record: first-fetch`, e.g. Knative's release manifests): the roles check every
+        # download against them (roles/kube_apply, roles/knative).
+        "oscar_iac_artifact_pins": artifact_pins(site),
         # Kubernetes
         "k3s_ha": stack.kubernetes.ha,
         # RWX storage (the playbooks skip the nfs role when off)
@@ -82,6 +86,14 @@ def role_vars(site: Site) -> dict[str, Any]:
     # The site's own role variables last: they win (checked by site.rules).
     out.update(stack.role_vars)
     return out
+
+
+def artifact_pins(site: Site) -> dict[str, str]:
+    """The pins recorded for this site (tools/oscar_iac/airgap/pins.py), read-only."""
+    from oscar_iac.airgap import pins
+    from oscar_iac.paths import state_root
+
+    return pins.for_roles(state_root() / site.name)
 
 
 # Roles whose Kubernetes objects `<role>_apply: false` keeps on the front, unapplied.
