@@ -80,6 +80,7 @@ def role_vars(site: Site) -> dict[str, Any]:
         "gpu_enabled": cluster.gpu_workers.count > 0,
         # dCache sources with via: relay (their credentials come separately)
         "dcache_relay_sources": relay_sources(site),
+        "dcache_relay_oscar_ca_secret": relay_oscar_ca(site),
     }
     if stack.oscar.version:
         out["oscar_image_tag"] = stack.oscar.version
@@ -157,6 +158,18 @@ def relay_sources(site: Site) -> list[dict[str, Any]]:
         for e in site.events
         if isinstance(e, DcacheEventSource) and e.via == "relay"
     ]
+
+
+def relay_oscar_ca(site: Site) -> dict[str, str]:
+    """Where the relay finds the certificate to trust for OSCAR in self-signed mode.
+
+    OSCAR chart 4.1.2 templates/oscar-ingress.yaml: `tls.secretName` is the host name, in
+    the chart's namespace (role oscar: `oscar`), filled by cert-manager from the
+    ClusterIssuer annotation; with the SelfSigned issuer its `ca.crt` is the certificate
+    itself. Other modes use publicly trusted certificates ({}: the system's store)."""
+    if not site.stack.ingress.enabled or site.stack.ingress.tls.mode != "self-signed":
+        return {}
+    return {"namespace": "oscar", "name": site.cluster.fqdn, "key": "ca.crt"}
 
 
 def relay_secret_refs(site: Site) -> dict[str, SecretRef]:
