@@ -302,3 +302,47 @@ def test_the_egi_sample_would_install_knative_verified(
         "oscar-iac-serving-core.yaml",
         "oscar-iac-serving-crds.yaml",
     ]
+
+
+# --------------------------------------------------------------------------- up and the CLI
+
+
+def test_up_records_the_pins_before_it_creates_anything(
+    tmp_path: Path, server: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oscar_iac.im import lifecycle
+    from oscar_iac.phases import run
+    from oscar_iac.site import load_site
+
+    monkeypatch.setenv("OSCAR_IAC_STATE", str(tmp_path / "state"))
+    loaded = load_site(REPO / "inventories" / "egi-example")
+    created: list[str] = []
+    monkeypatch.setattr(lifecycle, "up", lambda *a, **k: created.append("infrastructure"))
+    _knative_release(server, lie_about="kourier.yaml")
+    # The release's real URLs, answered by the loopback release (the transport only).
+    real_fetch = pins.http_fetch
+    monkeypatch.setattr(
+        pins, "http_fetch", lambda url: real_fetch(f"{server.url}/{url.rsplit('/', 1)[1]}")
+    )
+    ctx = run.Context(loaded, run.Quiet(), timeout=1, platform_timeout=1, quiet=True)
+    with pytest.raises(UserError) as err:
+        run._infrastructure(ctx)
+    assert err.value.exit_code == 2 and "kourier.yaml" in str(err.value)
+    assert created == []  # nothing was asked of IM
+
+
+def test_airgap_pin_records_a_sites_pins(cli, tmp_path: Path, server: _Server, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("OSCAR_IAC_STATE", str(tmp_path / "state"))
+    versions = _knative_release(server)
+    res = cli(
+        "airgap", "pin", str(REPO / "inventories" / "egi-example"), "--versions", str(versions)
+    )
+    assert res.code == 0, res.err
+    recorded = json.loads((tmp_path / "state" / "egi-example" / pins.PIN_FILE).read_text())
+    assert sorted(recorded) == ["kourier.yaml", "serving-core.yaml", "serving-crds.yaml"]
+    (server.root / "checksums.txt").write_text(f"{'0' * 64}  serving-crds.yaml\n")
+    (tmp_path / "state" / "egi-example" / pins.PIN_FILE).unlink()
+    res = cli(
+        "airgap", "pin", str(REPO / "inventories" / "egi-example"), "--versions", str(versions)
+    )
+    assert res.code == 2 and "serving-crds.yaml" in res.err

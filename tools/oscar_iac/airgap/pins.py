@@ -174,7 +174,7 @@ def ensure(
     state_dir: Path,
     names: Iterable[str] | None = None,
     *,
-    fetch: Fetch = http_fetch,
+    fetch: Fetch | None = None,
     path: Path | None = None,
     on_event: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, str]:
@@ -184,6 +184,7 @@ def ensure(
     checksum list, or a checksum list that does not name the artifact, is a UserError
     (exit 2): the site is not deployable with that release and nothing has been created.
     """
+    get = fetch or http_fetch  # looked up at call time: the one transport
     wanted = [r for r in recordable(path) if names is None or r.name in set(names)]
     pins = load(state_dir)
     lists: dict[str, dict[str, str]] = {}
@@ -192,12 +193,12 @@ def ensure(
         known = pins.get(art.name)
         if known is not None and known.url == art.url:
             continue
-        data = _get(fetch, art.url, art.name)
+        data = _get(get, art.url, art.name)
         digest = hashlib.sha256(data).hexdigest()
         checked = "first fetch (no checksum list published)"
         if art.checksums:
             if art.checksums not in lists:
-                raw = _get(fetch, art.checksums, "the checksum list")
+                raw = _get(get, art.checksums, "the checksum list")
                 lists[art.checksums] = parse_checksums(raw.decode("utf-8", "replace"))
             listed = lists[art.checksums].get(art.name)
             if listed is None:
