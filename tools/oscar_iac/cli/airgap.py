@@ -134,5 +134,34 @@ def fetch_(folder: Path = FOLDER, versions: Path | None = VERSIONS) -> None:
     _summary([s for _, s in rows])
 
 
+@airgap_app.command("pin")
+def pin_(
+    site: Path = typer.Argument(..., help="The site folder (or its site.yml)."),
+    versions: Path | None = VERSIONS,
+) -> None:
+    """Record the sha256 of the artifacts versions.yml leaves unpinned (`record: first-fetch`).
+
+    Each one this site needs is downloaded once, checked against its release's checksum
+    list where versions.yml names one (Knative's checksums.txt), and its sha256 recorded
+    in the site's state folder (artifact-pins.json, 0600). Every later download, on every
+    node, is checked against it. `oscar-iac up` does the same before it creates anything.
+
+    Example: oscar-iac airgap pin inventories/egi-example
+    """
+    from oscar_iac.airgap import pins
+    from oscar_iac.paths import site_state_dir
+    from oscar_iac.site import load_site
+
+    loaded = load_site(site)
+    state = site_state_dir(loaded.site.name)
+    names = pins.needed_for(loaded.site, versions)
+    recorded = pins.ensure(state, names, path=versions, on_event=lambda m: out.print(escape(m)))
+    table = Table("artifact", "sha256", box=None)
+    for name in names:
+        table.add_row(escape(name), recorded.get(name, "[red]not recorded[/]"))
+    out.print(table)
+    out.print(f"pins: {escape(str(pins.pin_file(state)))}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(airgap_app, name="airgap")

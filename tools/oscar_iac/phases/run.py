@@ -171,8 +171,28 @@ def _preflight(ctx: Context) -> str:
     return done
 
 
+def _record_pins(ctx: Context) -> None:
+    """Before anything is created: record (once) the sha256 of each `record: first-fetch`
+    artifact the site needs (Knative's release manifests), checked against its release's
+    checksums.txt. A mismatch is a UserError (exit 2): no VM exists yet. The renderer
+    then hands the pins to the roles, which check every download against them."""
+    site = ctx.loaded.site
+    if site.artifacts.airgap_dir or isinstance(site.target, OscarTarget):
+        return  # air-gap: nothing is downloaded (the roles check the folder); OSCAR: no roles
+    from oscar_iac.airgap import pins
+    from oscar_iac.paths import site_state_dir
+    from oscar_iac.render.context import is_dummy
+
+    if is_dummy(site):
+        return  # IM's Dummy cloud runs no role: nothing will be downloaded
+    names = pins.needed_for(site)
+    if names:
+        pins.ensure(site_state_dir(site.name), names, on_event=ctx.reporter.progress)
+
+
 def _infrastructure(ctx: Context) -> str:
     tgt = ctx.loaded.site.target
+    _record_pins(ctx)
     if isinstance(tgt, HostsTarget):
         from oscar_iac.phases.hosts import run_site_playbook
 

@@ -42,6 +42,10 @@ def role_vars(site: Site) -> dict[str, Any]:
     out: dict[str, Any] = {
         "oscar_iac_cluster_fqdn": fqdn,
         "oscar_iac_airgap_dir": site.artifacts.airgap_dir or "",
+        # sha256 recorded on the controller for artifacts versions.yml leaves unpinned
+        # (`record: first-fetch`, e.g. Knative's release manifests): the roles check every
+        # download against them (roles/kube_apply, roles/knative).
+        "oscar_iac_artifact_pins": artifact_pins(site),
         # Kubernetes
         "k3s_ha": stack.kubernetes.ha,
         # RWX storage (the playbooks skip the nfs role when off)
@@ -82,12 +86,21 @@ def role_vars(site: Site) -> dict[str, Any]:
         "gpu_enabled": cluster.gpu_workers.count > 0,
         # dCache sources with via: relay (their credentials come separately)
         "dcache_relay_sources": relay_sources(site),
+        "dcache_relay_oscar_ca_secret": relay_oscar_ca(site),
     }
     if stack.oscar.version:
         out["oscar_image_tag"] = stack.oscar.version
     # The site's own role variables last: they win (checked by site.rules).
     out.update(stack.role_vars)
     return out
+
+
+def artifact_pins(site: Site) -> dict[str, str]:
+    """The pins recorded for this site (tools/oscar_iac/airgap/pins.py), read-only."""
+    from oscar_iac.airgap import pins
+    from oscar_iac.paths import state_root
+
+    return pins.for_roles(state_root() / site.name)
 
 
 # Roles whose Kubernetes objects `<role>_apply: false` keeps on the front, unapplied.
@@ -151,6 +164,18 @@ def relay_sources(site: Site) -> list[dict[str, Any]]:
         for e in site.events
         if isinstance(e, DcacheEventSource) and e.via == "relay"
     ]
+
+
+def relay_oscar_ca(site: Site) -> dict[str, str]:
+    """Where the relay finds the certificate to trust for OSCAR in self-signed mode.
+
+    OSCAR chart 4.1.2 templates/oscar-ingress.yaml: `tls.secretName` is the host name, in
+    the chart's namespace (role oscar: `oscar`), filled by cert-manager from the
+    ClusterIssuer annotation; with the SelfSigned issuer its `ca.crt` is the certificate
+    itself. Other modes use publicly trusted certificates ({}: the system's store)."""
+    if not site.stack.ingress.enabled or site.stack.ingress.tls.mode != "self-signed":
+        return {}
+    return {"namespace": "oscar", "name": site.cluster.fqdn, "key": "ca.crt"}
 
 
 def relay_secret_refs(site: Site) -> dict[str, SecretRef]:

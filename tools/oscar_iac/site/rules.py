@@ -13,6 +13,7 @@ from oscar_iac.site.model import (
     EgiCloud,
     HostsTarget,
     ImTarget,
+    LocalCloud,
     NodesCloud,
     OscarTarget,
     Site,
@@ -124,6 +125,22 @@ def _im_findings(site: Site) -> Iterator[Finding]:
     target = site.target
     if not isinstance(target, ImTarget):
         return
+    # The relay is a systemd service the hosts playbook installs (role dcache_relay);
+    # IM's entry playbooks (playbooks/im/) run no relay and the TOSCA carries no input
+    # for its dCache credentials: it would be silently missing. NiFi carries the same
+    # events on IM sites. (IM's embedded Dummy cloud runs no playbook at all; there the
+    # relay runs in the foreground only: `oscar-iac events relay SITE`.)
+    for i, e in enumerate(site.events):
+        if (
+            isinstance(e, DcacheEventSource)
+            and e.via == "relay"
+            and not isinstance(target.cloud, LocalCloud)
+        ):
+            yield (
+                ("events", i, "via"),
+                "is 'relay', which only the hosts target installs (IM's playbooks run no "
+                "relay): use via: nifi with stack.nifi.enabled: true, or a hosts target",
+            )
     image = site.cluster.image.url or ""
     if isinstance(target.cloud, EgiCloud) and image.startswith("appdb://"):
         yield (
@@ -210,8 +227,26 @@ def role_prefixes() -> set[str]:
     return {p.name for p in data_path("roles").iterdir() if (p / "tasks").is_dir()}
 
 
+# OSCAR chart 4.1.2 templates/oscar-additional-cm.yaml creates the ConfigMap
+# `additional-oscar-config` (allowed image prefixes) in the hard-coded namespace
+# `oscar-svc`, while OSCAR reads it from its services namespace (grycap/oscar v4.1.2
+# pkg/backends/knative.go: checkAdditionalConfig(ConfigMapNameOSCAR,
+# ServicesNamespace, ...)): another services namespace would silently drop the
+# site's image restrictions.
+CHART_SERVICES_NAMESPACE = "oscar-svc"
+
+
 def _role_vars_findings(site: Site) -> Iterator[Finding]:
     prefixes = role_prefixes()
+    ns = site.stack.role_vars.get("oscar_services_namespace", CHART_SERVICES_NAMESPACE)
+    if ns != CHART_SERVICES_NAMESPACE:
+        yield (
+            ("stack", "role_vars", "oscar_services_namespace"),
+            f"is {ns!r}, but OSCAR chart 4.1.2 creates its image-prefix ConfigMap "
+            f"(additional-oscar-config) in {CHART_SERVICES_NAMESPACE!r} whatever the "
+            "services namespace: remove it (the services namespace must be "
+            f"{CHART_SERVICES_NAMESPACE!r})",
+        )
     for key in site.stack.role_vars:
         if not any(key.startswith(f"{p}_") for p in prefixes):
             yield (
