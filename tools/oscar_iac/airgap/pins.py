@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from oscar_iac.errors import DeploymentError, Problem, UserError
+from oscar_iac.state.files import write_private
 from oscar_iac.versions import VERSIONS_KEY, versions, versions_file
 
 if TYPE_CHECKING:
@@ -124,12 +124,7 @@ def _save(state_dir: Path, pins: dict[str, Pin]) -> None:
         p.name: {"url": p.url, "sha256": p.sha256, "checked": p.checked}
         for p in sorted(pins.values(), key=lambda p: p.name)
     }
-    part = path.with_name(path.name + ".part")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(body, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(part, path)
+    write_private(path, json.dumps(body, indent=2, sort_keys=True) + "\n")
 
 
 def for_roles(state_dir: Path, path: Path | None = None) -> dict[str, str]:

@@ -149,18 +149,18 @@ def pin_(
     Example: oscar-iac airgap pin inventories/egi-example
     """
     from oscar_iac.airgap import pins
-    from oscar_iac.paths import site_state_dir
     from oscar_iac.site import load_site
+    from oscar_iac.state import site_state_dir
 
     loaded = load_site(site)
     state = site_state_dir(loaded.site.name)
     names = pins.needed_for(loaded.site, versions)
-    recorded = pins.ensure(state, names, path=versions, on_event=lambda m: out.print(escape(m)))
+    recorded = pins.ensure(state, names, path=versions, on_event=lambda m: ui.line(m))
     table = Table("artifact", "sha256", box=None)
     for name in names:
-        table.add_row(escape(name), recorded.get(name, "[red]not recorded[/]"))
-    out.print(table)
-    out.print(f"pins: {escape(str(pins.pin_file(state)))}")
+        table.add_row(ui.safe(name), ui.safe(recorded.get(name, "not recorded")))
+    ui.show(table)
+    ui.line(f"pins: {pins.pin_file(state)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -179,15 +179,14 @@ def _record_pins(ctx: Context) -> None:
     site = ctx.loaded.site
     if site.artifacts.airgap_dir or isinstance(site.target, OscarTarget):
         return  # air-gap: nothing is downloaded (the roles check the folder); OSCAR: no roles
-    from oscar_iac.airgap import pins
-    from oscar_iac.paths import site_state_dir
-    from oscar_iac.render.context import is_dummy
+    from oscar_iac.airgap import pins  # imports requests: start-up speed of the CLI
+    from oscar_iac.render.context import is_dummy  # IM's TOSCA code: start-up speed
 
     if is_dummy(site):
         return  # IM's Dummy cloud runs no role: nothing will be downloaded
     names = pins.needed_for(site)
     if names:
-        pins.ensure(site_state_dir(site.name), names, on_event=ctx.reporter.progress)
+        pins.ensure(st.site_state_dir(site.name), names, on_event=ctx.reporter.progress)
 
 
 def _infrastructure(ctx: Context) -> str:

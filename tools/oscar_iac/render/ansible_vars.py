@@ -97,8 +97,8 @@ def role_vars(site: Site) -> dict[str, Any]:
 
 def artifact_pins(site: Site) -> dict[str, str]:
     """The pins recorded for this site (tools/oscar_iac/airgap/pins.py), read-only."""
-    from oscar_iac.airgap import pins
-    from oscar_iac.paths import state_root
+    from oscar_iac.airgap import pins  # imports requests: start-up speed of the CLI
+    from oscar_iac.state import state_root
 
     return pins.for_roles(state_root() / site.name)
 
