@@ -77,3 +77,31 @@ def test_plan_apply_reapply_update_remove(
         assert service_objects(real_oscar, name) == {"configmap": False, "podtemplate": False}, name
     assert "plants-classification" not in webhook_targets(real_oscar)
     assert {b.name for b in real_oscar.minio.client().list_buckets()} == buckets_before
+
+
+def test_a_field_the_real_oscar_rejects_fails_apply(
+    cli: Callable[..., CliResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    real_oscar: RealOscar,
+) -> None:
+    """The tests see what the real OSCAR refuses: an FDL whose `memory` is no Kubernetes
+    quantity is answered 500 by OSCAR v4.1.2 (the API server's quantity parser, when OSCAR
+    builds the PodTemplate; the swagger-validating double would have accepted it),
+    `models apply` fails naming the service and OSCAR's reason, and nothing is left behind
+    (OSCAR rolls the service back: pkg/handlers/create.go back.DeleteService)."""
+    from oscar_iac import registry
+
+    real = registry.service_definition
+
+    def broken(*args: object, **kw: object) -> dict[str, object]:
+        svc = real(*args, **kw)  # type: ignore[arg-type]
+        return {**svc, "memory": "plenty"}
+
+    monkeypatch.setattr(registry, "service_definition", broken)
+    site = make_site(tmp_path, monkeypatch, real_oscar, [{"module": "posenet-tf", "mode": "async"}])
+    res = cli("models", "apply", str(site), "--oscar-endpoint", real_oscar.endpoint)
+    assert res.code == 1, res.out + res.err
+    err = " ".join(res.err.split())
+    assert "create service posenet-tf (500)" in err and "quantities must match" in err, err
+    assert service_objects(real_oscar, "posenet-tf") == {"configmap": False, "podtemplate": False}
