@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -57,6 +58,8 @@ def registered(oscar: RealOscar, names: list[str]) -> list[str]:
 
 
 def main() -> None:
+    # SIGTERM unwinds like an error: the finally blocks stop everything started, by pid.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = Path(tempfile.mkdtemp(prefix="oscar-iac-bench-"))
     try:
         # 50 catalog modules: the inference samples of ../shared/catalog, copied under
@@ -98,7 +101,10 @@ def main() -> None:
                 for n in names:
                     # The same definition under the seq- name (its bucket paths too).
                     text = json.dumps(definitions[n]).replace(f'"{n}', f'"{seq_names[n]}')
-                    cl.create_service(json.loads(text))
+                    seq = json.loads(text)
+                    # Not this site's: models apply must neither count nor delete them.
+                    seq["labels"][registry.SITE_LABEL] = "bench-sequential"
+                    cl.create_service(seq)
                 sequential = time.perf_counter() - t
                 ok = registered(oscar, list(seq_names.values()))
                 assert len(ok) == COUNT, f"sequential: only {len(ok)} of {COUNT} registered"
