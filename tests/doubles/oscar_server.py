@@ -5,7 +5,8 @@ calls oscar-iac makes, and refuses what the real server refuses:
   - /system/* needs Basic auth (401 otherwise);
   - POST/PUT /system/services bodies are checked against the swagger's
     `types.Service` schema (400), names longer than 39 characters are refused (400),
-    creating an existing service is 409, updating or deleting a missing one 404;
+    creating an existing service is 400 (as OSCAR), updating or deleting a missing one 404;
+    errors are plain text, as OSCAR answers them;
   - /job/{svc} and /run/{svc} need `Authorization: Bearer <service token>` (401);
     /job answers 201 with an empty body;
   - with `oidc_token` set, `Bearer <oidc_token>` is accepted wherever Basic auth or a
@@ -124,6 +125,7 @@ class OscarTestServer:
     latency: float = 0.0
     job_unavailable: bool = False
     status_error: str | None = None
+    serverless_backend: str = "knative"
     oidc_token: str | None = field(default=None, repr=False)
     minio_provider: dict[str, Any] | None = field(default=None, repr=False)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -175,6 +177,10 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
             return
 
         def _reply(self, code: int, body: object = None, raw: bytes | None = None) -> None:
+            if code >= 400 and isinstance(body, dict) and raw is None and "message" in body:
+                # The real OSCAR v4.1.2 answers errors as plain text (gin's c.String /
+                # c.Status), never as JSON: pinned by tests/realoscar/test_double_contract.py.
+                raw, body = str(body["message"]).encode(), None
             data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
             # Recorded BEFORE the answer leaves: a client that got its answer must find its
             # call in `calls` (recorded after, a loaded machine let tests count too early).
@@ -215,11 +221,22 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
 
         def _system(self, parts: list[str]) -> None:
             if parts == ["info"] and self.command == "GET":
-                return self._reply(200, {"version": "v4.1.2", "name": "oscar-test-double"})
+                # pkg/types/info.go types.Info (serverless_backend omitted when empty).
+                return self._reply(
+                    200,
+                    {
+                        "version": "v4.1.2",
+                        "git_commit": "test-double",
+                        "architecture": "amd64",
+                        "kubernetes_version": "v1.37.2",
+                    },
+                )
             if parts == ["config"] and self.command == "GET":
-                config: dict[str, Any] = {
-                    "config": {"name": "oscar", "serverless_backend": "knative"}
-                }
+                # `serverless_backend` is omitted by the real OSCAR when it has none.
+                inner: dict[str, Any] = {"name": "oscar"}
+                if state.serverless_backend:
+                    inner["serverless_backend"] = state.serverless_backend
+                config: dict[str, Any] = {"config": inner}
                 if state.minio_provider is not None:
                     config["minio_provider"] = state.minio_provider
                 return self._reply(200, config)
@@ -251,7 +268,10 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
                 with state._lock:
                     exists = name in state.services
                     if self.command == "POST" and exists:
-                        return self._reply(409, {"message": f"service {name} already exists"})
+                        # pkg/handlers/create.go MakeCreateHandler: 400, not 409.
+                        return self._reply(
+                            400, {"message": "A service with the provided name already exists"}
+                        )
                     if self.command == "PUT" and not exists:
                         return self._reply(404, {"message": f"service {name} not found"})
                     token = state.services[name]["token"] if exists else secrets.token_hex(32)
@@ -277,7 +297,8 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
                 jobs = state.jobs.get(parts[0], {})
                 if len(parts) == 1:
                     listing = {name: job.info() for name, job in jobs.items()}
-                    return self._reply(200, {"jobs": listing, "remaining_jobs": 0})
+                    # types.JobsResponse: remaining_jobs is omitempty (nil without a limit).
+                    return self._reply(200, {"jobs": listing})
                 job = jobs.get(parts[1]) if len(parts) == 2 else None
                 if job is None:
                     return self._reply(404, {"message": "job not found"})
@@ -286,6 +307,9 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
         def _invoke(self, kind: str, name: str) -> None:
             with state._lock:
                 svc = state.services.get(name)
+            if svc is None and kind == "job":
+                # pkg/handlers/job.go MakeJobHandler: no service matches the token -> 401.
+                return self._reply(401, {"message": ""})
             if svc is None:
                 return self._reply(404, {"message": f"service {name} not found"})
             if self.headers.get("Authorization", "") != f"Bearer {svc['token']}" and not (

@@ -37,7 +37,7 @@ def test_contract(oscar_server: OscarTestServer) -> None:
         requests.post(f"{url}/system/services", json=SVC, auth=auth, timeout=5).status_code == 201
     )
     assert (
-        requests.post(f"{url}/system/services", json=SVC, auth=auth, timeout=5).status_code == 409
+        requests.post(f"{url}/system/services", json=SVC, auth=auth, timeout=5).status_code == 400
     )
     token = oscar_server.token("svc")
     assert requests.post(f"{url}/job/svc", data=b"x", timeout=5).status_code == 401

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -177,6 +179,47 @@ def _http_error(exc: requests.HTTPError, what: str) -> Exception:
     return DeploymentError(f"OSCAR failed to {what} ({status}): {text}")
 
 
+# OSCAR v4.1.2 restarts its MinIO on every service create, update and delete (to load the
+# service's webhook: pkg/handlers/create.go registerMinIOWebhook -> pkg/utils/minio.go
+# RestartServer, which then sleeps 6 s), with no lock around it. A request that reaches
+# MinIO while another one restarts it fails with 500 (measured on the real OSCAR:
+# `error registering the service's webhook: ... connection refused`, or `error
+# restarting the MinIO server`), and OSCAR rolls the service back
+# (back.DeleteService). Such a 500 is retried, after a jittered pause.
+TRANSIENT_MINIO = (
+    "connection refused",
+    "error restarting the minio server",
+    "connection reset",
+    "eof",
+    "server not initialized",
+)
+WRITE_ATTEMPTS = 10
+# Creates/updates in flight at once. Measured on the real OSCAR v4.1.2 with 50 services
+# (benchmarks/bench_models_apply.py): with 16 in flight most lost the restart race and
+# some ran out of attempts; OSCAR itself serializes on its MinIO restarts.
+WRITE_CONCURRENCY = 2
+
+
+def _keep_owner(cl: Client, definition: dict[str, Any]) -> dict[str, Any]:
+    """The definition with the service's current `owner`. OSCAR v4.1.2 keeps the owner on
+    an update only for OIDC users (pkg/handlers/update.go MakeUpdateHandler: `newService.Owner
+    = oldService.Owner` sits in the `!isAdminUser` branch): a Basic-auth update without it
+    stores an empty owner, and the service's delete then fails with 500 after removing its
+    Kubernetes objects ("error removing resource": DeleteMinIOBuckets asks MinIO for the
+    policy of owner ""), leaving its buckets. Found against the real OSCAR."""
+    current = cl.get_service(definition["name"]).json() or {}
+    owner = current.get("owner")
+    return {**definition, "owner": owner} if owner and "owner" not in definition else definition
+
+
+def _transient(exc: requests.HTTPError) -> bool:
+    resp = exc.response
+    if resp is None or resp.status_code not in (500, 502, 503):
+        return False
+    text = resp.text.lower()
+    return any(t in text for t in TRANSIENT_MINIO)
+
+
 def plan(
     conn: OscarConnection,
     loaded: LoadedSite,
@@ -213,18 +256,32 @@ def apply(
 
     def do(change: ServiceChange) -> ServiceChange:
         cl = client(conn)  # one client per thread
-        try:
-            if change.action == "create":
-                cl.create_service(want[change.service])
-            elif change.action == "update":
-                cl.update_service(change.service, want[change.service])
-            elif change.action == "delete":
-                cl.remove_service(change.service)
-        except requests.HTTPError as exc:
-            raise _http_error(exc, f"{change.action} service {change.service}") from exc
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                if change.action == "create":
+                    cl.create_service(want[change.service])
+                elif change.action == "update":
+                    cl.update_service(change.service, _keep_owner(cl, want[change.service]))
+                elif change.action == "delete":
+                    cl.remove_service(change.service)
+                return change
+            except requests.HTTPError as exc:
+                resp = exc.response
+                gone = resp is not None and resp.status_code == 404
+                if change.action == "delete" and attempt > 1 and gone:
+                    return change  # an earlier attempt removed it before MinIO failed
+                if attempt == WRITE_ATTEMPTS or not _transient(exc):
+                    raise _http_error(exc, f"{change.action} service {change.service}") from exc
+            time.sleep(random.uniform(1.0, 3.0) * attempt)
         return change
 
-    todo = [c for c in changes if c.action != "unchanged"]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        done = list(pool.map(do, todo))
+    # Creates and updates run concurrently (a create that lost the MinIO restart race is
+    # rolled back by OSCAR and retried). Deletes run one at a time, after them: OSCAR v4.1.2
+    # deletes the Kubernetes objects first and the service's buckets last
+    # (pkg/handlers/delete.go MakeDeleteHandler), so a delete that fails on a MinIO
+    # restarted by another request leaves buckets behind and cannot be retried (404).
+    writes = [c for c in changes if c.action in ("create", "update")]
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, WRITE_CONCURRENCY))) as pool:
+        done = list(pool.map(do, writes))
+    done += [do(c) for c in changes if c.action == "delete"]
     return done + [c for c in changes if c.action == "unchanged"]
