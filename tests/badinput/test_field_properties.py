@@ -71,9 +71,11 @@ def _refused(doc: dict[str, Any], field: str) -> None:
 
 # Text an attacker would use: options, separators, quotes, templates, control characters.
 BAD_PIECES = ["-", " ", ";", "'", '"', "\n", "\t", "$(", "`", "{{ x }}", "|", "&", "\\", "\x7f"]
+# C1 controls and Unicode line separators: line breaks to YAML (NEL, U+0085), never data.
+BAD_PIECES += ["\x85", "\u2028", "\u2029", "\x9b"]
 # Printable text (YAML carries it unchanged).
 TEXT = st.text(
-    st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f"), max_size=20
+    st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_categories=("Cc",)), max_size=20
 )
 
 
@@ -97,7 +99,9 @@ DNS_NAME = st.builds(
 HOST = st.one_of(st.ip_addresses().map(str), DNS_NAME)
 USER = st.from_regex(POSIX_USER_RE, fullmatch=True)
 PATH = st.text(
-    st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="\x7f{"),
+    st.characters(
+        min_codepoint=32, max_codepoint=0x2FF, exclude_characters="{", exclude_categories=("Cc",)
+    ),
     min_size=1,
     max_size=40,
 ).filter(lambda p: not p.startswith("-") and p.strip() == p and p.strip())

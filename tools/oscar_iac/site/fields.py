@@ -63,8 +63,10 @@ Port = Annotated[int, Field(ge=PORT_MIN, le=PORT_MAX)]
 
 # Characters no single-word value may hold: whitespace, quotes, shell and template
 # punctuation, backslash, control characters.
-_UNSAFE_WORD = re.compile(r"[\s'\"`;|&$<>\\{}()\x00-\x1f\x7f]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C1 controls (U+0080-U+009F: NEL, U+0085, is a line break to YAML) and the Unicode line
+# and paragraph separators count as control characters too.
+_UNSAFE_WORD = re.compile(r"[\s'\"`;|&$<>\\{}()\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _TEMPLATE = re.compile(r"\{\{|\{%|\{#")
 
 
