@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from helpers.inventory import load_inventory
 from oscar_iac.airgap import pins
 from oscar_iac.errors import UserError
 from roles.conftest import REPO, load_yaml
@@ -84,6 +85,10 @@ def _knative_release(server: _Server, *, lie_about: str = "") -> Path:
     for art in data["oscar_iac_versions"]["knative_serving"]["artifacts"]:
         art["url"] = f"{server.url}/{art['name']}"
         art["checksums"] = f"{server.url}/checksums.txt"
+    # The traefik chart is recorded on first fetch too (no checksum list is published).
+    for art in data["oscar_iac_versions"]["traefik"]["artifacts"]:
+        (server.root / art["name"]).write_bytes(b"the traefik chart archive")
+        art["url"] = f"{server.url}/{art['name']}"
     path = server.root.parent / "versions.yml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -96,10 +101,13 @@ def test_knative_is_recorded_once_against_its_checksums(tmp_path: Path, server: 
     versions = _knative_release(server)
     state = tmp_path / "state"
     recorded = pins.ensure(state, path=versions)
-    assert recorded == {p.name: _sha(p.read_bytes()) for p in KNATIVE_SAMPLES.iterdir()}
+    assert recorded == {
+        **{p.name: _sha(p.read_bytes()) for p in KNATIVE_SAMPLES.iterdir()},
+        "traefik-39.0.9.tgz": _sha(b"the traefik chart archive"),
+    }
     assert stat.S_IMODE(pins.pin_file(state).stat().st_mode) == 0o600
     fetched = len(server.requests)
-    assert fetched == 4  # three manifests and one checksums.txt
+    assert fetched == 5  # three manifests, one checksums.txt and the traefik chart
     # Recorded: never fetched again, and handed to the roles.
     assert pins.ensure(state, path=versions) == recorded
     assert len(server.requests) == fetched
@@ -228,7 +236,13 @@ def test_a_chart_with_other_bytes_or_no_pin_never_reaches_k3s(
 
 @pytest.mark.parametrize(
     ("role", "template"),
-    [("minio", "minio.yaml"), ("oscar", "oscar.yaml"), ("nfs", "provisioner.yaml")],
+    [
+        ("minio", "minio.yaml"),
+        ("oscar", "oscar.yaml"),
+        ("nfs", "provisioner.yaml"),
+        ("ingress", "traefik.yaml"),
+        ("ingress", "cert-manager.yaml"),
+    ],
 )
 def test_helmcharts_name_the_checked_archive_never_a_repo(role: str, template: str) -> None:
     # Before: online HelmCharts carried repo: + version: and k3s downloaded the archive
@@ -251,7 +265,12 @@ def test_the_egi_sample_would_install_knative_verified(
     loaded = load_site(REPO / "inventories" / "egi-example")
     assert loaded.site.stack.knative.enabled
     names = pins.needed_for(loaded.site)
-    assert sorted(names) == ["kourier.yaml", "serving-core.yaml", "serving-crds.yaml"]
+    assert sorted(names) == [
+        "kourier.yaml",
+        "serving-core.yaml",
+        "serving-crds.yaml",
+        "traefik-39.0.9.tgz",
+    ]
 
     def variables() -> dict[str, object]:
         tosca = yaml.safe_load(render_site(loaded, translate=False).tosca)
@@ -259,7 +278,7 @@ def test_the_egi_sample_would_install_knative_verified(
             inputs = (node.get("interfaces") or {}).get("Standard", {}).get("configure", {})
             b64 = (inputs.get("inputs") or {}).get("oscar_iac_role_vars")
             if b64:
-                return dict(json.loads(base64.b64decode(b64)))
+                return dict(load_inventory(base64.b64decode(b64).decode()))
         raise AssertionError("no configure step carries oscar_iac_role_vars")
 
     # Before `up` recorded anything the roles get no pin, and the knative role refuses.
@@ -277,7 +296,7 @@ def test_the_egi_sample_would_install_knative_verified(
 
     def github_at_loopback(url: str) -> bytes:
         # The transport only: the release's URLs are answered by the loopback server.
-        assert url.startswith("https://github.com/knative"), url
+        assert url.startswith(("https://github.com/knative", "https://traefik.github.io/")), url
         return pins.http_fetch(f"{server.url}/{url.rsplit('/', 1)[1]}")
 
     recorded = pins.ensure(tmp_path / "state" / loaded.site.name, names, fetch=github_at_loopback)
@@ -339,7 +358,12 @@ def test_airgap_pin_records_a_sites_pins(cli, tmp_path: Path, server: _Server, m
     )
     assert res.code == 0, res.err
     recorded = json.loads((tmp_path / "state" / "egi-example" / pins.PIN_FILE).read_text())
-    assert sorted(recorded) == ["kourier.yaml", "serving-core.yaml", "serving-crds.yaml"]
+    assert sorted(recorded) == [
+        "kourier.yaml",
+        "serving-core.yaml",
+        "serving-crds.yaml",
+        "traefik-39.0.9.tgz",
+    ]
     (server.root / "checksums.txt").write_text(f"{'0' * 64}  serving-crds.yaml\n")
     (tmp_path / "state" / "egi-example" / pins.PIN_FILE).unlink()
     res = cli(

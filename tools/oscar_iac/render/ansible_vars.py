@@ -238,6 +238,12 @@ def dump_inventory(inventory: dict[str, Any]) -> str:
     return "---\n" + yaml.dump(inventory, Dumper=_InventoryDumper, sort_keys=False)
 
 
+def dump_role_vars(variables: dict[str, Any]) -> str:
+    """Role variables as a vars file for `include_vars`: every string tagged !unsafe, so
+    the play on an IM node never templates a site value either."""
+    return "---\n" + yaml.dump(unsafe(variables), Dumper=_InventoryDumper, sort_keys=True)
+
+
 def hosts_inventory(site: Site, secrets: dict[str, SecretRef]) -> dict[str, Any]:
     """An Ansible YAML inventory for the hosts target (groups front / workers)."""
     if not isinstance(site.target, HostsTarget):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 from typing import Any
 
 from oscar_iac import __version__
 from oscar_iac.paths import data_path
-from oscar_iac.render.ansible_vars import NFS_EXPORT, role_vars
+from oscar_iac.render.ansible_vars import NFS_EXPORT, dump_role_vars, role_vars
 from oscar_iac.secrets import SecretRef
 from oscar_iac.site.load import LoadedSite
 from oscar_iac.site.model import EgiCloud, ImTarget, LocalCloud, Machine, NodesCloud, Site
@@ -63,12 +62,14 @@ def key_refs(site: Site, workers: int | None = None) -> dict[str, SecretRef]:
 
 
 def encode_role_vars(variables: dict[str, Any]) -> str:
-    """The role variables as base64 of their JSON: the one form that reaches the play
-    intact through IM 2.0.0's input serialisation (json.dumps of a string input, in
-    IM/tosca/Tosca.py `_serialize_interface_input`) and through IM's current master,
-    which wraps string inputs as '"%s"' without escaping (grycap/im, IM/tosca/Tosca.py,
-    `_gen_configure_from_interfaces`): base64 has no quote, backslash or newline."""
-    return base64.b64encode(json.dumps(variables, sort_keys=True).encode()).decode()
+    """The role variables as base64 of a YAML vars file whose strings are all `!unsafe`
+    (ansible_vars.dump_role_vars): site values stay data on the IM node too. Base64 is
+    the one form that reaches the play intact through IM 2.0.0's input serialisation
+    (json.dumps of a string input, in IM/tosca/Tosca.py `_serialize_interface_input`) and
+    through IM's current master, which wraps string inputs as '"%s"' without escaping
+    (grycap/im, IM/tosca/Tosca.py, `_gen_configure_from_interfaces`): base64 has no quote,
+    backslash or newline."""
+    return base64.b64encode(dump_role_vars(variables).encode()).decode()
 
 
 def _checkout_url() -> str:
