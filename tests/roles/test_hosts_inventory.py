@@ -5,6 +5,7 @@ resolver), and every site value in it is `!unsafe` data Ansible never templates.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
@@ -85,3 +86,52 @@ def test_site_values_in_the_inventory_are_never_templated(  # type: ignore[no-un
     assert got.returncode == 0, got.stdout + got.stderr
     assert not pwned.exists(), "a site value was templated: the pipe lookup ran"
     assert "lookup(" in got.stdout and "192.0.2.10" in got.stdout
+
+
+def test_site_values_in_the_im_role_vars_are_never_templated(tmp_path: Path) -> None:
+    """Issue 22 item 1, IM path: the role variables IM hands the entry playbooks
+    (`oscar_iac_role_vars`, base64) are written on the node and loaded with include_vars
+    exactly as playbooks/im/front.yml does; a site value holding a lookup stays text."""
+    import base64
+
+    from oscar_iac.render.context import encode_role_vars
+
+    pwned = tmp_path / "pwned"
+    attack = f"{{{{ lookup('ansible.builtin.pipe', 'id > {pwned}; echo x') }}}}"
+    b64 = encode_role_vars({"oscar_iac_probe": attack, "oscar_iac_list": [attack], "n": 3})
+    play = tmp_path / "play.yml"
+    play.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "vars": {"oscar_iac_role_vars": b64},
+                    "tasks": [
+                        # The two tasks of playbooks/im/front.yml, as written there.
+                        {
+                            "ansible.builtin.copy": {
+                                "content": "{{ oscar_iac_role_vars | b64decode }}",
+                                "dest": "{{ playbook_dir }}/vars.yml",
+                                "mode": "0600",
+                            }
+                        },
+                        {"ansible.builtin.include_vars": {"file": "{{ playbook_dir }}/vars.yml"}},
+                        {
+                            "ansible.builtin.debug": {
+                                "msg": "[{{ oscar_iac_probe }}][{{ oscar_iac_list[0] }}][{{ n + 1 }}]"
+                            }
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    assert base64.b64decode(b64).decode().count("!unsafe") == 2
+    got = run_tool(
+        "ansible-playbook", "-i", "localhost,", "-c", "local",
+        "-e", f"ansible_python_interpreter={sys.executable}", play,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert not pwned.exists(), "a role variable was templated: the pipe lookup ran"
+    assert "lookup(" in got.stdout and "[4]" in got.stdout
