@@ -205,3 +205,46 @@ def test_another_sites_managed_services_are_never_ours(
     assert cli("models", "remove", str(site), *ep).code == 0
     assert set(oscar_server.services) == {"their-model"}
     assert oscar_server.services["their-model"]["labels"]["oscar-iac/site"] == "other"
+
+
+def _http_error_of(status: int, text: str) -> requests.HTTPError:
+    resp = requests.Response()
+    resp.status_code = status
+    resp._content = text.encode()
+    return requests.HTTPError(response=resp)
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "transient"),
+    [
+        # The real OSCAR v4.1.2's answers while another request restarts its MinIO
+        # (tests/realoscar; pkg/utils/minio.go RestartServer): retried.
+        (500, "error registering the service's webhook: dial tcp: connection refused", True),
+        (500, "Error restarting the MinIO server", True),
+        (502, "read: connection reset by peer", True),
+        (503, "unexpected EOF", True),
+        (500, "Server not initialized, please try again", True),
+        # Anything else is an answer about the request itself: never retried.
+        (500, "quantities must match the regular expression", False),
+        (400, "connection refused", False),
+        (404, "service not found", False),
+    ],
+)
+def test_only_oscars_minio_restart_race_is_retried(status: int, text: str, transient: bool) -> None:
+    from oscar_iac.registry import services
+
+    assert services._transient(_http_error_of(status, text)) is transient
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "code"), [(400, "refused", 2), (401, "refused", 2), (403, "refused", 2),
+                                 (409, "refused", 2), (500, "failed", 1), (503, "failed", 1)]
+)  # fmt: skip
+def test_oscar_errors_are_user_errors_or_failures(status: int, kind: str, code: int) -> None:
+    from oscar_iac.errors import DeploymentError, UserError
+    from oscar_iac.registry import services
+
+    err = services._http_error(_http_error_of(status, "x" * 400), "create service demo")
+    assert isinstance(err, UserError if code == 2 else DeploymentError)
+    assert str(err).startswith(f"OSCAR {kind} to create service demo ({status}): ")
+    assert str(err).endswith("x" * 300) and "x" * 301 not in str(err)  # the answer, cut
