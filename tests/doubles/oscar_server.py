@@ -115,6 +115,7 @@ class Call:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    answer: bytes = b""  # what the double answered (a model's /run output, for instance)
 
 
 @dataclass
@@ -186,7 +187,9 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
             # call in `calls` (recorded after, a loaded machine let tests count too early).
             with state._lock:
                 state.calls.append(
-                    Call(self.command, self.path, code, self._body, dict(self.headers.items()))
+                    Call(
+                        self.command, self.path, code, self._body, dict(self.headers.items()), data
+                    )
                 )
             self.send_response(code)
             if body is not None:

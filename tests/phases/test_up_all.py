@@ -31,6 +31,7 @@ import yaml
 from components.minio_fixture import MinioServer
 from doubles.oscar_server import OscarTestServer
 from helpers.cli import CliResult
+from oscar_iac.client.envelope import decode_answer
 from oscar_iac.fdl import service_name
 from oscar_iac.im import server
 from runner.fixtures import DEMO_CATALOG, DEMO_MODULE, EXPECTED_SPECIES, IRIS_SAMPLE
@@ -192,8 +193,12 @@ def test_up_all_existing_cluster_then_down(cli: Cli, existing: Existing) -> None
     # The smoke test called the real model synchronously and says how long it took.
     smoke = _phases(existing.state, "upall")["smoke"]
     assert smoke["status"] == "done" and "answered (sync)" in smoke["detail"]
-    assert all(s in smoke["detail"] for s in EXPECTED_SPECIES), smoke["detail"]
+    assert "setosa" in smoke["detail"]  # the answer, shortened for the line
     assert "latency" in smoke["detail"]
+    # The whole answer the model gave the smoke test's /run call: every row's species.
+    (run_call,) = existing.oscar.calls_to("/run/")
+    answer = decode_answer(run_call.answer.decode())
+    assert [p["species"] for p in answer["predictions"]] == EXPECTED_SPECIES
     assert _run_state(existing.state, "upall")["status"] == "complete"
     assert existing.ours() == [SERVICE]
     assert [c.path for c in existing.oscar.calls_to("/run/")] == [f"/run/{SERVICE}"]
@@ -383,8 +388,15 @@ def test_up_all_async_smoke_through_minio(cli: Cli, existing: Existing) -> None:
         res = cli("up", str(existing.site))
         assert res.code == 0, res.out + res.err
         smoke = _phases(existing.state, "upall")["smoke"]
-        assert "answered (async)" in smoke["detail"]
-        assert all(s in smoke["detail"] for s in EXPECTED_SPECIES), smoke["detail"]
+        assert "answered (async)" in smoke["detail"] and "setosa" in smoke["detail"]
+        # The whole answer, as the job wrote it to the service's output: every species.
+        client = existing.minio.client()
+        written = b"".join(
+            client.get_object(service, o.object_name).read()
+            for o in client.list_objects(service, prefix="out/", recursive=True)
+            if o.object_name
+        )
+        assert all(s.encode() in written for s in EXPECTED_SPECIES), written[:300]
         assert not existing.oscar.calls_to("/run/")  # no synchronous call was made
         assert existing.oscar.jobs.get(service)
         assert cli("down", str(existing.site), "--yes").code == 0
