@@ -43,6 +43,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -210,6 +211,27 @@ def render_role(folder: Path, role_vars: dict[str, Any]) -> Path:
     return manifests
 
 
+def install_platform_crds(kube: KubeCluster) -> None:
+    """The CRDs a cluster of ours has before OSCAR's chart: the ingress role's traefik chart
+    39.0.9 installs the Gateway API v1.4.0 standard CRDs and its own traefik.io ones (its
+    crds/ folder), and the oscar role's values ask the OSCAR chart for an HTTPRoute and a
+    traefik Middleware (httproute.create, roles/oscar/vars/main.yml)."""
+    vendor = SHARED / "vendor"
+    docs = [(vendor / "gateway-api-v1.4.0-standard-install.yaml").read_text()]
+    with tarfile.open(vendor / "chart-sources" / "traefik-39.0.9-source-b138b95.tar.gz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            name = member.name.removeprefix("./")
+            if name.startswith("traefik/crds/traefik.io_") and name.endswith(".yaml"):
+                handle = tar.extractfile(member)
+                assert handle is not None, name
+                docs.append(handle.read().decode())
+    for text in docs:
+        res = kube.apply(text, server_side=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+    res = kube.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=120s")
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
 def chart_env(kube: KubeCluster, values_file: Path, namespace: str) -> dict[str, str]:
     """The OSCAR container's environment as chart 4.1.2's Deployment renders it."""
     res = kube.helm(
@@ -260,6 +282,7 @@ def start_real_oscar(
         for name in ("namespaces.yaml",):
             res = kube.apply((manifests / name).read_text())
             assert res.returncode == 0, f"{name}: {res.stderr}"
+        install_platform_crds(kube)
         kube.helm(
             "install", "oscar", str(CHART), "-n", namespace, "-f", str(values_file), check=True
         )

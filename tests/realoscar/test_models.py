@@ -90,7 +90,7 @@ def test_a_field_the_real_oscar_rejects_fails_apply(
     builds the PodTemplate; the swagger-validating double would have accepted it),
     `models apply` fails naming the service and OSCAR's reason, and nothing is left behind
     (OSCAR rolls the service back: pkg/handlers/create.go back.DeleteService)."""
-    from oscar_iac import registry
+    from oscar_iac.registry import services as registry
 
     real = registry.service_definition
 
