@@ -227,9 +227,16 @@ def ensure(
 # Components whose artifacts a site needs only when it turns them on (every other
 # component's `record: first-fetch` artifacts are needed by every site).
 def _optional(site: Site) -> dict[str, bool]:
+    """Whether the role that downloads each optional component will run: enabled in the
+    stack, and not told to leave its objects unapplied (`<role>_apply: false`, the role
+    variable every Kubernetes-level role has: it then downloads nothing)."""
+
+    def applies(role: str) -> bool:
+        return site.stack.role_vars.get(f"{role}_apply", True) is not False
+
     return {
-        "knative_serving": site.stack.knative.enabled,
-        "traefik": site.stack.ingress.enabled,
+        "knative_serving": site.stack.knative.enabled and applies("knative"),
+        "traefik": site.stack.ingress.enabled and applies("ingress"),
     }
 
 

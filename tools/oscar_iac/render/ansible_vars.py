@@ -14,6 +14,7 @@ import yaml
 
 from oscar_iac.secrets import SecretRef
 from oscar_iac.site.model import DcacheEventSource, HostSpec, HostsTarget, Site
+from oscar_iac.state import state_root
 
 NFS_EXPORT = "/pv"
 
@@ -98,7 +99,6 @@ def role_vars(site: Site) -> dict[str, Any]:
 def artifact_pins(site: Site) -> dict[str, str]:
     """The pins recorded for this site (tools/oscar_iac/airgap/pins.py), read-only."""
     from oscar_iac.airgap import pins  # imports requests: start-up speed of the CLI
-    from oscar_iac.state import state_root
 
     return pins.for_roles(state_root() / site.name)
 
