@@ -74,7 +74,8 @@ def test_job_needs_the_service_token(real_oscar: RealOscar, service: dict[str, A
 def test_dcache_relay_sink_is_accepted(
     real_oscar: RealOscar, service: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from oscar_iac.dcache.listener import OscarSink, Sink
+    from oscar_iac.dcache.listener.config import Sink
+    from oscar_iac.dcache.listener.sinks import OscarSink
 
     monkeypatch.setenv("REAL_RELAY_TOKEN", service["token"])
     sink = OscarSink(
