@@ -129,7 +129,7 @@ def test_what_the_roles_made(cluster: Cluster) -> None:
     ).stdout.split("\n")
     names = {line.split()[0] for line in manifests if line}
     modes = {line.split()[1] for line in manifests if line}
-    assert {"oscar.yaml", "minio.yaml", "ingress-nginx.yaml", "namespaces.yaml"} <= names
+    assert {"oscar.yaml", "minio.yaml", "traefik.yaml", "namespaces.yaml"} <= names
     assert modes == {"600"}, manifests
     # Nothing handed to k3s (*_apply false).
     applied = front.sh("ls /var/lib/rancher/k3s/server/manifests 2>/dev/null | wc -l").stdout
