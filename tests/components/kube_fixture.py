@@ -40,6 +40,7 @@ API (what other test areas code against):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -443,10 +444,10 @@ def start_cluster(workdir: Path) -> KubeCluster:
     return cluster
 
 
-@pytest.fixture(scope="session")
-def kube_cluster() -> Iterator[KubeCluster]:
-    """The real control plane shared by a test session (see the module docstring)."""
-    workdir = Path(tempfile.mkdtemp(prefix="oscar-iac-kube-"))
+@contextlib.contextmanager
+def running_cluster(prefix: str) -> Iterator[KubeCluster]:
+    """A control plane in a fresh temporary folder; stopped and removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         cluster = start_cluster(workdir)
         try:
@@ -455,3 +456,10 @@ def kube_cluster() -> Iterator[KubeCluster]:
             cluster.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[KubeCluster]:
+    """The real control plane shared by a test session (see the module docstring)."""
+    with running_cluster("oscar-iac-kube-") as cluster:
+        yield cluster

@@ -1,7 +1,7 @@
 """A real Kubernetes node on this machine: containerd, runc, CNI bridge, kubelet, kube-scheduler.
 
 `real_node` (session scope), as root, on `node_cluster`: a control plane of its own
-(components.kube_fixture.start_cluster), so that the OSCAR whose jobs run on this node
+(components.kube_fixture.running_cluster), so that the OSCAR whose jobs run on this node
 (tests/realnode/conftest.py) can be helm-installed beside the session's `real_oscar` (chart
 4.1.2's ClusterRoles have fixed names), and killing this kubelet disturbs no other test.
 On it:
@@ -65,7 +65,7 @@ from components.kube_fixture import (
     KubeCluster,
     _write_private,
     build_components,
-    start_cluster,
+    running_cluster,
     wait_until,
 )
 from components.minio_fixture import free_port
@@ -541,15 +541,8 @@ def start_node(kube: KubeCluster, workdir: Path) -> RealNode:
 @pytest.fixture(scope="session")
 def node_cluster() -> Iterator[KubeCluster]:
     """The real node's own control plane (see the module docstring)."""
-    workdir = Path(tempfile.mkdtemp(prefix="oscar-iac-node-kube-"))
-    try:
-        cluster = start_cluster(workdir)
-        try:
-            yield cluster
-        finally:
-            cluster.stop()
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_cluster("oscar-iac-node-kube-") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
