@@ -3,8 +3,6 @@ real MinIO, parameterised through their environment variables like a user's sess
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import nbformat
@@ -12,21 +10,15 @@ import pytest
 from nbclient import NotebookClient
 
 from api.conftest import Cluster
+from helpers.notebooks import NOTEBOOKS, outputs_text, venv_kernel
 
 pytestmark = pytest.mark.slow
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 @pytest.fixture
 def kernel_env(cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `python3` kernel that is this virtualenv's Python, and the notebooks' settings."""
-    spec = tmp_path / "jupyter" / "kernels" / "python3"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    (spec / "kernel.json").write_text(
-        json.dumps({"argv": argv, "display_name": "oscar-iac venv", "language": "python"})
-    )
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_PATH", str(venv_kernel(tmp_path)))
     monkeypatch.setenv("OSCAR_ENDPOINT", cluster.oscar.url)
     monkeypatch.setenv("OSCAR_USER", cluster.oscar.username)
     monkeypatch.setenv("OSCAR_PASSWORD", cluster.oscar.password)
@@ -47,17 +39,9 @@ def _execute(name: str, work: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def _text(nb: nbformat.NotebookNode) -> str:
-    out = []
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            out.append(o.get("text", "") or json.dumps(o.get("data", {})))
-    return "\n".join(out)
-
-
 def test_sync_notebook_runs_top_to_bottom(kernel_env: Path) -> None:
     nb = _execute("sync-inference.ipynb", kernel_env)
-    text = _text(nb)
+    text = outputs_text(nb)
     assert "setosa" in text and "virginica" in text
     assert (kernel_env / "iris-sample.csv").is_file()  # the notebook wrote its sample there
 
@@ -65,6 +49,6 @@ def test_sync_notebook_runs_top_to_bottom(kernel_env: Path) -> None:
 def test_async_notebook_runs_top_to_bottom(kernel_env: Path, cluster: Cluster) -> None:
     before = len(cluster.oscar.jobs.get(cluster.service, {}))
     nb = _execute("async-inference.ipynb", kernel_env)
-    text = _text(nb)
+    text = outputs_text(nb)
     assert "Succeeded" in text and "predict was called" in text
     assert len(cluster.oscar.jobs.get(cluster.service, {})) - before == 2

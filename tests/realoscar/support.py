@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,35 @@ def make_site(
     folder.mkdir(exist_ok=True)
     (folder / "site.yml").write_text(yaml.safe_dump(data))
     return folder
+
+
+@contextmanager
+def registered_service(
+    oscar: RealOscar, tmp_path_factory: pytest.TempPathFactory, module: str
+) -> Iterator[dict[str, Any]]:
+    """One catalog model registered as an async service the way `oscar-iac models apply`
+    does it (registry.apply, the CLI's library), yielded as OSCAR stores it
+    (GET /system/services/<name>, with its token); removed again on exit."""
+    from oscar_iac import registry
+    from oscar_iac.naming import service_name
+    from oscar_iac.oscar import OscarConnection
+    from oscar_iac.site import load_site
+
+    mp = pytest.MonkeyPatch()
+    try:
+        site = make_site(
+            tmp_path_factory.mktemp("svc"), mp, oscar, [{"module": module, "mode": "async"}]
+        )
+        conn = OscarConnection(oscar.endpoint, oscar.username, oscar.password)
+        registry.apply(conn, load_site(site))
+        status, svc = oscar.request("GET", f"/system/services/{service_name(module)}")
+        assert status == 200, svc
+        try:
+            yield svc
+        finally:
+            registry.apply(conn, load_site(site), remove_all=True)
+    finally:
+        mp.undo()
 
 
 def edit_site(site: Path, fn: Callable[[dict[str, Any]], None]) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from components.kube_fixture import wait_until
 from components.real_oscar import RealOscar
-from realoscar.support import make_site
+from realoscar.support import registered_service
 from realoscar.test_events import jobs_of
 
 pytestmark = [pytest.mark.real_oscar, pytest.mark.slow]
@@ -26,25 +26,9 @@ SERVICE = "posenet-tf"
 def service(
     real_oscar: RealOscar, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """One catalog model registered by `oscar-iac models apply` (the real CLI), as OSCAR
-    stores it (GET /system/services/<name>, with its token)."""
-    from oscar_iac import registry
-    from oscar_iac.oscar import OscarConnection
-
-    tmp = tmp_path_factory.mktemp("auth")
-    mp = pytest.MonkeyPatch()
-    try:
-        site = make_site(tmp, mp, real_oscar, [{"module": SERVICE, "mode": "async"}])
-        from oscar_iac.site import load_site
-
-        conn = OscarConnection(real_oscar.endpoint, real_oscar.username, real_oscar.password)
-        registry.apply(conn, load_site(site))
-        status, svc = real_oscar.request("GET", f"/system/services/{SERVICE}")
-        assert status == 200, svc
+    """One catalog model registered by the CLI's library, as OSCAR stores it."""
+    with registered_service(real_oscar, tmp_path_factory, SERVICE) as svc:
         yield svc
-        registry.apply(conn, load_site(site), remove_all=True)
-    finally:
-        mp.undo()
 
 
 def test_job_needs_the_service_token(real_oscar: RealOscar, service: dict[str, Any]) -> None:
