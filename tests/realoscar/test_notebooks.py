@@ -31,6 +31,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from jupyter_client.provisioning import LocalProvisioner
 from nbclient import NotebookClient
 
 from components.kube_fixture import wait_until
@@ -116,6 +117,12 @@ def test_async_notebook_submission_makes_oscar_create_jobs(
         "import json\nprint(json.dumps([j.name for j in oscar.jobs(MODEL)]))"
     )
     with client.setup_kernel():
+        # The kernel process got its settings from the environment, never its argv.
+        assert client.km is not None
+        provisioner = client.km.provisioner
+        assert isinstance(provisioner, LocalProvisioner)
+        argv = Path(f"/proc/{provisioner.pid}/cmdline").read_bytes().decode()
+        assert "ipykernel_launcher" in argv and real_oscar.password not in argv
         for cell in code[: submit + 1]:
             client.execute_cell(cell, nb.cells.index(cell))
         uploaded = re.findall(r"^uploaded (\S+)$", outputs_text(nb), re.MULTILINE)
