@@ -7,6 +7,8 @@
 #                         k8s.io/kubernetes through the wrapper module tests/components/kube
 #   helm                  helm.sh/helm/v4 through the wrapper module tests/components/helm
 #   etcd                  Debian's etcd-server, unpacked (apt-get download + dpkg -x; no install)
+# Every binary is linked with -s -w (no symbol table, no DWARF: a shorter link on 2 cores;
+# nobody debugs these binaries in a test).
 # Outputs go to .cache/bin/ with a version stamp each (.cache/bin/.<name>.version); a binary
 # whose stamp matches its pin is kept. How these build and run here, with the measured times:
 # ../shared/probes/k8s-oscar/RECIPE.md.
@@ -40,7 +42,7 @@ build_oscar() {
     tar -xzf "${src}" -C "${dir}"
     # OSCAR is built in its own source folder, as upstream's Dockerfile does (`go build .`).
     ( cd "${dir}" && timed "oscar ${version}" "~100 s cold, link only when warm" \
-        go build -o "${bin}/oscar" . )
+        go build -ldflags "-s -w" -o "${bin}/oscar" . )
     echo "${version} ${sha}" > "${bin}/.oscar.version"
 }
 
@@ -64,7 +66,7 @@ build_helm() {
     stamped helm "${version}" && { say "helm ${version} already built"; return; }
     check_wrapper "${repo}/tests/components/helm" helm.sh/helm/v4 "${version}"
     ( cd "${repo}/tests/components/helm" && timed "helm ${version}" "~90 s cold, link only when warm" \
-        go build -o "${bin}/helm" helm.sh/helm/v4/cmd/helm )
+        go build -ldflags "-s -w" -o "${bin}/helm" helm.sh/helm/v4/cmd/helm )
     echo "${version}" > "${bin}/.helm.version"
 }
 

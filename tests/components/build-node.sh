@@ -43,7 +43,7 @@ build_containerd() {
     fi
     check_wrapper "${wrappers}/containerd" github.com/containerd/containerd/v2 "${version}"
     ( cd "${wrappers}/containerd" && timed "containerd, containerd-shim-runc-v2, ctr ${version}" \
-        "~60 s cold" go build -o "${bin}/" \
+        "~60 s cold" go build -ldflags "-s -w" -o "${bin}/" \
         github.com/containerd/containerd/v2/cmd/containerd \
         github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
         github.com/containerd/containerd/v2/cmd/ctr )
@@ -79,7 +79,7 @@ build_cni() {
     fi
     check_wrapper "${wrappers}/cni" github.com/containernetworking/plugins "${version}"
     ( cd "${wrappers}/cni" && timed "CNI plugins ${version} (bridge, loopback, host-local, portmap)" \
-        "~10 s" go build -o "${bin}/cni/" \
+        "~10 s" go build -ldflags "-s -w" -o "${bin}/cni/" \
         github.com/containernetworking/plugins/plugins/main/bridge \
         github.com/containernetworking/plugins/plugins/main/loopback \
         github.com/containernetworking/plugins/plugins/ipam/host-local \
