@@ -114,8 +114,9 @@ def deployed(
     monkeypatch: pytest.MonkeyPatch,
     node_oscar: RealOscar,
     real_node: RealNode,
-) -> Iterator[tuple[Path, CliResult]]:
-    """`up` on the node's OSCAR (models, events, smoke); `down` afterwards."""
+) -> Iterator[tuple[Path, Path, CliResult]]:
+    """`up` on the node's OSCAR (models, events, smoke): (site, state, its result); `down`
+    afterwards."""
     state = tmp_path / "state"
     monkeypatch.setenv("OSCAR_IAC_STATE", str(state))
     monkeypatch.setenv("NODE_OSCAR_PASSWORD", node_oscar.password)
@@ -127,16 +128,16 @@ def deployed(
     res = cli("up", str(site))
     try:
         assert res.code == 0, res.out + res.err + diagnosis(node_oscar, real_node)
-        yield state, res
+        yield site, state, res
     finally:
         down = cli("down", str(site), "--yes")
         assert down.code == 0, down.out + down.err
 
 
 def test_up_an_upload_and_the_python_api_run_the_model_on_the_node(
-    deployed: tuple[Path, CliResult], node_oscar: RealOscar, real_node: RealNode
+    deployed: tuple[Path, Path, CliResult], node_oscar: RealOscar, real_node: RealNode
 ) -> None:
-    state, up = deployed
+    _, state, up = deployed
     recorded = phases(state)
     for phase in ("platform", "models", "events", "smoke"):
         assert recorded[phase]["status"] == "done", recorded
@@ -196,3 +197,55 @@ def test_up_an_upload_and_the_python_api_run_the_model_on_the_node(
     assert {j.name for j in api.jobs(DEMO_MODULE) if j.status == "Succeeded"} >= set(
         fresh_succeeded()
     )
+
+
+def set_smoke_timeout(site: Path, seconds: int) -> None:
+    doc = yaml.safe_load((site / "site.yml").read_text())
+    doc["smoke"]["timeout"] = seconds
+    (site / "site.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def status_line(cli: Callable[..., CliResult], site: Path, phase: str) -> str:
+    res = cli("status", str(site))
+    assert res.code == 0, res.out + res.err
+    (line,) = [ln for ln in res.out.splitlines() if ln.split()[:1] == [phase]]
+    return " ".join(line.split())
+
+
+def test_a_dead_kubelet_fails_the_smoke_truthfully_and_a_rerun_completes(
+    deployed: tuple[Path, Path, CliResult],
+    cli: Callable[..., CliResult],
+    node_oscar: RealOscar,
+    real_node: RealNode,
+) -> None:
+    site, state, _ = deployed
+    # The kubelet dies: the smoke's Job gets a Pod that no kubelet starts.
+    dead_wait = 20
+    set_smoke_timeout(site, dead_wait)
+    real_node.kill_kubelet()
+    try:
+        res = cli("up", str(site), "--only", "smoke")
+        assert res.code == 1, res.out + res.err
+        smoke = phases(state)["smoke"]
+        assert smoke["status"] == "failed", smoke
+        # oscar_iac.client.jobs Job.wait: what was waited for, and how long.
+        assert "no output for" in smoke["detail"], smoke
+        assert f"after {dead_wait} s" in smoke["detail"], smoke
+        line = status_line(cli, site, "smoke")
+        assert line.startswith("smoke failed no output for"), line
+        # The control plane says the same: the node stopped posting its status
+        # (node lifecycle controller, --node-monitor-grace-period 20 s in node_fixture).
+        wait_until(
+            f"node {real_node.name} no longer Ready after its kubelet died",
+            lambda: not real_node.ready(),
+            60,
+        )
+    finally:
+        real_node.start_kubelet()
+    # The kubelet is back: the same smoke run again completes with the model's answer.
+    set_smoke_timeout(site, JOB_DEADLINE)
+    res = cli("up", str(site), "--only", "smoke")
+    assert res.code == 0, res.out + res.err + diagnosis(node_oscar, real_node)
+    smoke = phases(state)["smoke"]
+    assert smoke["status"] == "done" and EXPECTED_SPECIES[0] in smoke["detail"], smoke
+    assert status_line(cli, site, "smoke").startswith(f"smoke done {SERVICE} answered (async)")
