@@ -7,6 +7,9 @@
 #                                            module tests/components/node/runc
 #   cni                                      github.com/containernetworking/plugins: bridge,
 #                                            loopback, host-local, portmap into .cache/bin/cni/
+#   registry                                 github.com/distribution/distribution/v3 (an OCI
+#                                            registry: OSCAR's job Pods pull with policy
+#                                            Always), wrapper module tests/components/node/registry
 #   pause-image                              the Pods' sandbox image, from tests/images/pause
 #                                            (a static Go program; no registry is reachable),
 #                                            saved as .cache/images/pause.oci.tar
@@ -85,6 +88,17 @@ build_cni() {
         github.com/containernetworking/plugins/plugins/ipam/host-local \
         github.com/containernetworking/plugins/plugins/meta/portmap )
     echo "${version}" > "${bin}/cni/.version"
+}
+
+build_registry() {
+    local version
+    version="$(pin registry version)"
+    stamped "${bin}/registry" "${bin}/.registry.version" "${version}" \
+        && { say "registry ${version} already built"; return; }
+    check_wrapper "${wrappers}/registry" github.com/distribution/distribution/v3 "${version}"
+    ( cd "${wrappers}/registry" && timed "registry (distribution) ${version}" "~2 min cold" \
+        go build -o "${bin}/registry" github.com/distribution/distribution/v3/cmd/registry )
+    echo "${version}" > "${bin}/.registry.version"
 }
 
 # A source hash: an image is rebuilt when what it is built from changes.
@@ -173,17 +187,18 @@ build_supervisor() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(containerd runc cni pause-image runner-image supervisor)
+[ ${#targets[@]} -gt 0 ] || targets=(containerd runc cni registry pause-image runner-image supervisor)
 total_start=$(date +%s)
 for t in "${targets[@]}"; do
     case "${t}" in
         containerd) build_containerd ;;
         runc) build_runc ;;
         cni) build_cni ;;
+        registry) build_registry ;;
         pause-image) build_pause_image ;;
         runner-image) build_runner_image ;;
         supervisor) build_supervisor ;;
-        *) die "unknown target '${t}' (expected containerd, runc, cni, pause-image, runner-image or supervisor)" ;;
+        *) die "unknown target '${t}' (expected containerd, runc, cni, registry, pause-image, runner-image or supervisor)" ;;
     esac
 done
 say "done in $(( $(date +%s) - total_start )) s"

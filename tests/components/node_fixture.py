@@ -14,8 +14,9 @@ On it:
   and the address at which Pods reach the host (`relay()` exposes a loopback service there);
 - starts containerd with its own root, state, socket and runc root under a private temporary
   folder, and imports the images built here (`podman save --format oci-archive` ->
-  `ctr -n k8s.io images import`): no registry is reachable, Pods use `imagePullPolicy: Never`
-  or `IfNotPresent`;
+  `ctr -n k8s.io images import`); no public registry is reachable, so a registry of the node's
+  own (components.registry_fixture, on 127.0.0.1) serves the same images under their
+  `localhost/...` references: OSCAR's job Pods pull with `imagePullPolicy: Always`;
 - starts kubelet v1.37.2 registered to the control plane with a client certificate the
   fixture signs with the cluster's CA (CN system:node:<name>, O system:nodes: the Node
   authorizer), the cgroupfs driver (no systemd here) under its own cgroup root, and
@@ -35,6 +36,7 @@ API:
     node.kube                              the KubeCluster
     node.ctr(*args) -> CompletedProcess    ctr -n k8s.io against this containerd
     node.images                            name -> image reference imported here
+    node.registry                          the registry that serves them (pulls of localhost/*)
     node.kill_kubelet() / node.start_kubelet()  stop (SIGKILL) and restart the kubelet
     node.relay(port) -> int                a TCP relay on node.ip to 127.0.0.1:<port>
     node.log(name)                         tail of containerd / kubelet / kube-scheduler log
@@ -69,6 +71,7 @@ from components.kube_fixture import (
     wait_until,
 )
 from components.minio_fixture import free_port
+from components.registry_fixture import Registry, prepare_registry, push_images
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_NODE = REPO / "tests" / "components" / "build-node.sh"
@@ -172,6 +175,7 @@ class RealNode:
     workdir: Path
     cgroup_root: str
     images: dict[str, str] = field(default_factory=dict)
+    registry: Registry | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     relays: list[socket.socket] = field(default_factory=list, repr=False)
 
@@ -316,6 +320,9 @@ imports = []
     snapshotter = 'overlayfs'
     [plugins.'io.containerd.cri.v1.images'.pinned_images]
       sandbox = '{PAUSE_IMAGE}'
+    # Pulls of localhost/* go to the node's registry (components.registry_fixture).
+    [plugins.'io.containerd.cri.v1.images'.registry]
+      config_path = '{node.registry.hosts_dir if node.registry else ""}'
   [plugins.'io.containerd.cri.v1.runtime']
     netns_mounts_under_state_dir = true
     # Root here lacks CAP_SYS_RESOURCE: lowering oom_score_adj fails ("nsexec: failed to
@@ -434,6 +441,7 @@ def _teardown(node: RealNode) -> None:
         for t in tasks:
             node.ctr("tasks", "delete", "-f", t)
     node.stop_process("containerd")
+    node.stop_process("registry")
     # The shims outlive containerd (they are re-parented): ours name our socket.
     marker = str(node.sock)
     for pid in os.listdir("/proc"):
@@ -505,6 +513,14 @@ def start_node(kube: KubeCluster, workdir: Path) -> RealNode:
     )
     try:
         _setup_host(node)
+        node.registry, registry_args = prepare_registry(workdir / "registry")
+        node.start("registry", [str(BIN_DIR / "registry"), *registry_args])
+        wait_until(
+            f"the registry answering on {node.registry.address}",
+            node.registry.answers,
+            60,
+            alive=node.dead,
+        )
         _write_configs(node, kube)
         node.start("containerd", [str(BIN_DIR / "containerd"),
                                   f"--config={workdir / 'containerd' / 'config.toml'}"])  # fmt: skip
@@ -517,6 +533,8 @@ def start_node(kube: KubeCluster, workdir: Path) -> RealNode:
         for archive in sorted(IMAGES_DIR.glob("*.oci.tar")):
             name = import_image(node, archive)
             node.images[archive.name.split(".")[0]] = name
+        # OSCAR's job Pods pull with policy Always: the registry serves the imported images.
+        push_images(node.registry, list(node.images.values()), node.ctr)
         node.start_kubelet()
         node.start("kube-scheduler", [
             str(BIN_DIR / "kube-scheduler"), f"--kubeconfig={kube.kubeconfig}",

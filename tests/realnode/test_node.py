@@ -14,14 +14,16 @@ from components.node_fixture import RealNode
 pytestmark = [pytest.mark.real_node, pytest.mark.slow]
 
 
-def pod(name: str, image: str, command: list[str], restart: str = "Never") -> str:
+def pod(
+    name: str, image: str, command: list[str], restart: str = "Never", pull: str = "Never"
+) -> str:
     return json.dumps({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "namespace": "default"},
         "spec": {
             "restartPolicy": restart,
             "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "main", "image": image, "imagePullPolicy": "Never",
+            "containers": [{"name": "main", "image": image, "imagePullPolicy": pull,
                             "command": command}],
         },
     })  # fmt: skip
@@ -62,3 +64,23 @@ def test_pods_of_images_built_here_run(real_node: RealNode) -> None:
         assert logs.returncode == 0 and "model-ok" in logs.stdout, logs.stdout + logs.stderr
     finally:
         kube.kubectl("delete", "pod", sleeper, runner, "-n", "default", "--wait=false")
+
+
+def test_a_pull_with_policy_always_comes_from_the_nodes_registry(real_node: RealNode) -> None:
+    # OSCAR v4.1.2 job Pods pull with policy Always (pkg/types/service.go ToPodSpec): the
+    # kubelet asks containerd to pull, and containerd resolves localhost/... through the
+    # hosts.toml of components.registry_fixture to the registry on 127.0.0.1.
+    name = f"always-{uuid.uuid4().hex[:6]}"
+    kube = real_node.kube
+    image = real_node.images["pause"]
+    assert kube.apply(pod(name, image, ["/pause"], pull="Always")).returncode == 0
+    try:
+        wait_until(f"pod {name} Running", lambda: phase(real_node, name) == "Running", 180)
+        events = kube.kubectl(
+            "get", "events", "-n", "default", "--field-selector", f"involvedObject.name={name}"
+        ).stdout
+        # kubelet's event for a pull that happened (pkg/kubelet/images/image_manager.go
+        # EnsureImageExists: "Successfully pulled image"); with no registry it is ErrImagePull.
+        assert f'Successfully pulled image "{image}"' in events, events
+    finally:
+        kube.kubectl("delete", "pod", name, "-n", "default", "--wait=false")
