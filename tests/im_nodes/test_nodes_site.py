@@ -177,11 +177,40 @@ def test_entry_plays_run_as_im_runs_them(entry: str) -> None:
     assert write["ansible.builtin.copy"]["content"] == "{{ oscar_iac_role_vars | b64decode }}"
     load = tasks["Load the site's role variables"]["ansible.builtin.include_vars"]["file"]
     assert load == write["ansible.builtin.copy"]["dest"]
+    if entry == "worker.yml":
+        return  # it fetches nothing: see the test below
     # 4b: unarchive needs an existing dest; the folder is made first, in the same case.
     names = [t["name"] for t in play["tasks"]]
     make = names.index("Create the folder the release tarball is unpacked into")
     assert make < names.index("Fetch the project from a release tarball")
     assert play["tasks"][make]["when"] == tasks["Fetch the project from a release tarball"]["when"]
+
+
+def test_workers_wait_for_the_project_the_front_fetches() -> None:
+    # Issue #25: front and workers are configured in the same IM step, all plays on IM's
+    # master (the front). The front's play links the project's roles into IM's folder
+    # only after every fetch task; the workers' play waits for that link, on the
+    # controller, with a deadline and a message naming what it waited for.
+    front = _plays("front.yml")[0]["tasks"]
+    names = [t["name"] for t in front]
+    link = names.index("Make the project's roles visible to this play")
+    assert all(i < link for i, n in enumerate(names) if n.startswith("Fetch the project"))
+    linked = front[link]["ansible.builtin.file"]["dest"]
+    worker = _plays("worker.yml")[0]
+    tasks = worker["tasks"]
+    assert not [t for t in tasks if t["name"].startswith("Fetch the project")]
+    wait = [t for t in tasks if "ansible.builtin.wait_for" in t]
+    assert len(wait) == 1
+    (task,) = wait
+    assert task.get("delegate_to") == "localhost" and task.get("become") is False
+    args = task["ansible.builtin.wait_for"]
+    assert args["path"].startswith(linked + "/")
+    assert args["timeout"] == "{{ oscar_iac_front_wait_timeout }}"
+    assert int(worker["vars"]["oscar_iac_front_wait_timeout"]) > 0
+    assert "front" in args["msg"] and "{{ oscar_iac_front_wait_timeout }}" in args["msg"]
+    # Nothing of the project is read before the wait.
+    at = tasks.index(task)
+    assert not [t for t in tasks[:at] if "oscar_iac_checkout" in str(t)]
 
 
 # Lines as IM 2.0's contextualization log shows them (from a real run).
