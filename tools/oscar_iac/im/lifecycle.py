@@ -296,7 +296,10 @@ def up(
                 )
                 if dep.workers != workers:
                     on_event(f"scaling workers {dep.workers} -> {workers}")
-                    _rescale(conn, dep.inf_id, document(workers))
+                    if dep.phase == "failed":  # every VM's configure again, new ones too
+                        conn.client.update(dep.inf_id, document(workers))
+                    else:
+                        _rescale(conn, dep.inf_id, document(workers))
                     dep.workers = workers
                     dep.note(f"scaled to {workers} workers")
                     st.save(dep)
