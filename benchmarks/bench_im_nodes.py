@@ -100,6 +100,15 @@ _IM_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+): (.*)$")
 _TASK_TIME = re.compile(r"^\w+day \d\d \w+ (\d{4})\s+(\d\d:\d\d:\d\d\.\d+)")
 
 
+# IM's own per-VM tasks (IM/InfrastructureInfo.py Contextualize: wait_all_ssh, basic,
+# main_<system>; with ctxt_agent_dist also install_ansible, gen/copy_facts_cache).
+_IM_TASKS = {"wait_all_ssh", "basic", "install_ansible", "gen_facts_cache", "copy_facts_cache"}
+
+
+def _is_im_task(name: str) -> bool:
+    return name in _IM_TASKS or name.startswith("main_")
+
+
 def breakdown(log: str, day: str) -> dict[str, float]:
     """Seconds per phase from IM's log: IM's own steps and each agent task."""
     events: list[tuple[datetime, str]] = []
@@ -113,7 +122,7 @@ def breakdown(log: str, day: str) -> dict[str, float]:
         lt = re.match(r"Launch task: (\S+)", line)
         if lt:
             name = lt.group(1)
-            kind = "IM basic playbook" if name.startswith("main_") else "our entry playbook"
+            kind = "IM basic playbook" if _is_im_task(name) else "our entry playbook"
             current = f"{kind}: {name}"
             continue
         t = _TASK_TIME.match(line)
