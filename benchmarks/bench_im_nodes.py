@@ -160,6 +160,7 @@ def main() -> None:
             serve_folder(www) as url,
         ):
             direct = direct_run(work, direct_nodes, key)
+            print(f"direct run done: {direct:.1f} s", flush=True)
             site = write_site(
                 work / "im",
                 name="imnodes-bench-im",
@@ -169,7 +170,12 @@ def main() -> None:
                 key=key,
                 repo_url=f"{url}/oscar-iac.tar.gz",
             )
-            env = dict(os.environ, OSCAR_IAC_STATE=str(work / "state"))
+            # The key lives beside the site folder, as ~/.ssh keys do: allow its folder.
+            env = dict(
+                os.environ,
+                OSCAR_IAC_STATE=str(work / "state"),
+                OSCAR_IAC_SECRET_DIRS=str(key.parent),
+            )
             via_im, _ = run([str(BIN / "oscar-iac"), "up", str(site), "-q"], env)
             _, log = run([str(BIN / "oscar-iac"), "logs", str(site)], env)
             run([str(BIN / "oscar-iac"), "down", str(site), "--yes"], env)
