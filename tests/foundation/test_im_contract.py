@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,58 @@ def test_dummy_cloud_keeps_its_workaround() -> None:
     # for one (shared/NOTES.md). Only the local site carries it.
     rendered = render_site(load_site(REPO / "inventories" / "local"))
     assert "private_ip: false" in rendered.tosca
+
+
+def _steps(radl_text: str) -> dict[int, set[str]]:
+    """The configure names of each contextualize step of a RADL."""
+    from radl.radl_parse import parse_radl
+
+    by_step = parse_radl(radl_text).contextualize.get_contextualize_items_by_step({})
+    return {step: {item.configure for item in items} for step, items in by_step.items()}
+
+
+@pytest.mark.parametrize("site_dir", ["egi-example", "nodes-example"])
+def test_front_and_workers_are_configured_in_one_step(site_dir: str) -> None:
+    # Issue #25: IM starts the configure steps of one contextualize step on every VM at
+    # once and waits for them all before the next step (IM/ConfManager.py run(); the
+    # step is `ctxt_num + init_steps` per VM in IM/InfrastructureInfo.py Contextualize).
+    # A TOSCA dependency of the workers' configure on the front's puts them one level
+    # deeper (IM/tosca/Tosca.py _get_dependency_level), i.e. a later step: front, then
+    # workers, where site.yml configures all nodes at once. Both documents IM may get
+    # (the TOSCA, translated by IM itself, and the native RADL) must have one step.
+    loaded = load_site(REPO / "inventories" / site_dir)
+    ctx = template_context(loaded, offline=True)
+    translated = tosca_to_radl(
+        with_inputs(render_tosca(ctx), {n: "x" for n in SECRET_INPUTS}), loaded.path
+    )
+    native = render_site(loaded).native_radl
+    for what, text in (("TOSCA", translated), ("native RADL", native)):
+        steps = _steps(text)
+        assert len(steps) == 1, (what, steps)
+        (names,) = steps.values()
+        assert any(n.startswith("front_conf") for n in names) and len(names) >= 2, (what, names)
+
+
+def test_embedded_im_settings_are_options_im_reads(tmp_path: Path) -> None:
+    # IM ignores an option its Config class lacks (IM/config.py parse_options logs
+    # "Unknown option in the IM config file. Ignoring it"), so a misspelt setting would
+    # silently cost its time back. Every setting the embedded IM's im.cfg carries must be
+    # a Config attribute (IM's own spelling, e.g. CONFMAMAGER_CHECK_STATE_INTERVAL), with
+    # the value IM parses it to.
+    import configparser
+
+    from IM.config import Config
+
+    from oscar_iac.im.server import EmbeddedIM
+
+    cfg = configparser.ConfigParser()
+    cfg.optionxform = str  # type: ignore[assignment,method-assign]
+    cfg.read(EmbeddedIM(tmp_path, port=1).write_config())
+    options = dict(cfg["im"])
+    for name in options:
+        assert hasattr(Config, name), name
+    # The waits IM pays at every step boundary and progress check, turned down.
+    assert (
+        int(options["CONFMAMAGER_CHECK_STATE_INTERVAL"]) < Config.CONFMAMAGER_CHECK_STATE_INTERVAL
+    )
+    assert int(options["CHECK_CTXT_PROCESS_INTERVAL"]) < Config.CHECK_CTXT_PROCESS_INTERVAL

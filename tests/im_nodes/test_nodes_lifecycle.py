@@ -166,6 +166,13 @@ def test_scale_adds_the_named_third_worker(cluster: Cluster) -> None:
     status = cluster.oscar_iac("status", site, "--json")
     assert status.code == 0, status
     assert json.loads(status.out)["state"]["state"] == "configured", status
+    # One contextualization of the new worker and the front (its NFS export lists the
+    # nodes), not of the workers that were there: IM adds with context=false, then
+    # reconfigures with vm_list (the log is this contextualization's only).
+    logs = cluster.oscar_iac("logs", site)
+    assert logs.code == 0, logs
+    launched = set(re.findall(r"Launch task: (front_conf|wn_\w+?_conf)", logs.out))
+    assert launched == {"front_conf", "wn_wn3_conf"}, (launched, logs.out[-4000:])
     too_many = cluster.oscar_iac("scale", site, "--workers", "4", "-q")
     assert too_many.code == 2, too_many
     assert "target.cloud.workers" in too_many.out and "lists 3 machines" in too_many.out

@@ -4,7 +4,11 @@ test_nodes_lifecycle.py)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from oscar_iac.site import load_site
 from oscar_iac.site.model import ImTarget
 
 REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
 SAMPLE = REPO / "inventories" / "nodes-example"
 
 
@@ -177,11 +182,101 @@ def test_entry_plays_run_as_im_runs_them(entry: str) -> None:
     assert write["ansible.builtin.copy"]["content"] == "{{ oscar_iac_role_vars | b64decode }}"
     load = tasks["Load the site's role variables"]["ansible.builtin.include_vars"]["file"]
     assert load == write["ansible.builtin.copy"]["dest"]
+    if entry == "worker.yml":
+        return  # it fetches nothing: see the test below
     # 4b: unarchive needs an existing dest; the folder is made first, in the same case.
     names = [t["name"] for t in play["tasks"]]
     make = names.index("Create the folder the release tarball is unpacked into")
     assert make < names.index("Fetch the project from a release tarball")
     assert play["tasks"][make]["when"] == tasks["Fetch the project from a release tarball"]["when"]
+
+
+def _local_play(folder: Path, name: str, variables: dict[str, object], tasks: list[object]) -> Path:
+    """A play on this machine, written into `folder` (its playbook_dir), as IM's are."""
+    play = [
+        {
+            "name": name,
+            "hosts": "localhost",
+            "connection": "local",
+            "gather_facts": False,
+            "vars": variables,
+            "tasks": tasks,
+        }
+    ]
+    path = folder / f"{name}.yml"
+    path.write_text(yaml.safe_dump(play, sort_keys=False))
+    return path
+
+
+def _ansible(play: Path, out: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    with out.open("wb") as fh:
+        return subprocess.Popen(
+            [str(BIN / "ansible-playbook"), "-i", "localhost,", str(play),
+             "-e", f"ansible_python_interpreter={sys.executable}"],
+            stdout=fh, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+
+
+def test_workers_wait_for_the_project_the_front_fetches_in_this_run(tmp_path: Path) -> None:
+    # Issue #25: front and workers are configured in the same IM step, every play on
+    # IM's master (the front), from one folder IM writes general_info.cfg into at the
+    # start of each contextualization. The front's play marks the project ready after
+    # fetching it and linking its roles; the workers' play fetches nothing and waits
+    # for a mark of THIS run (an older one does not count), with a deadline and a
+    # message naming what it waited for.
+    front = _plays("front.yml")[0]
+    names = [t["name"] for t in front["tasks"]]
+    mark_at = names.index("Mark the project ready for the workers' plays")
+    before = names[:mark_at]
+    assert "Make the project's roles visible to this play" in before
+    assert [n for n in names if n.startswith("Fetch the project")] == [
+        n for n in before if n.startswith("Fetch the project")
+    ]
+    worker = _plays("worker.yml")[0]
+    tasks = worker["tasks"]
+    assert not [t for t in tasks if t["name"].startswith("Fetch the project")]
+    wait_at = [t["name"] for t in tasks].index(
+        "Wait for the front's play to put the project on IM's master"
+    )
+    assert not [t for t in tasks[: wait_at + 1] if "oscar_iac_checkout" in str(t)]
+    assert front["vars"]["oscar_iac_ready_mark"] == worker["vars"]["oscar_iac_ready_mark"]
+
+    # The real tasks, run by Ansible in a folder laid out as IM's.
+    folder = tmp_path / "im"
+    folder.mkdir()
+    mark = folder / worker["vars"]["oscar_iac_ready_mark"]
+    mark.write_text("")
+    os.utime(mark, (time.time() - 3600, time.time() - 3600))  # an earlier run's
+    (folder / "general_info.cfg").write_text("{}")  # this contextualization began
+    wait_vars = dict(worker["vars"], oscar_iac_front_wait_timeout=120)
+    waiting = _local_play(folder, "worker-wait", wait_vars, tasks[: wait_at + 1])
+    log = tmp_path / "worker.log"
+    proc = _ansible(waiting, log)
+    deadline = time.monotonic() + 120
+    while "FAILED - RETRYING" not in log.read_text():
+        assert proc.poll() is None, f"the worker went on with an old mark:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"the worker never waited:\n{log.read_text()}"
+        time.sleep(0.5)
+    marking = _local_play(folder, "front-mark", front["vars"], [front["tasks"][mark_at]])
+    assert _ansible(marking, tmp_path / "front.log").wait(timeout=120) == 0, (
+        tmp_path / "front.log"
+    ).read_text()
+    assert proc.wait(timeout=120) == 0, log.read_text()
+
+    # No mark of this run: the deadline, and a message that says what was awaited.
+    (folder / "general_info.cfg").write_text("{}")
+    os.utime(mark, (time.time() - 60, time.time() - 60))
+    short = _local_play(
+        folder,
+        "worker-gives-up",
+        dict(wait_vars, oscar_iac_front_wait_timeout=2),
+        tasks[: wait_at + 1],
+    )
+    gave_up = _ansible(short, tmp_path / "gave-up.log")
+    assert gave_up.wait(timeout=120) != 0
+    text = " ".join((tmp_path / "gave-up.log").read_text().split())
+    assert "waited 2 s for the front's play" in text, text
 
 
 # Lines as IM 2.0's contextualization log shows them (from a real run).

@@ -148,19 +148,29 @@ class ImClient:
         body = self._call("GET", f"/infrastructures/{inf_id}/vms/{vm_id}", "get VM info").json()
         return list(body.get("radl") or [])
 
-    def update(self, inf_id: str, tosca: str) -> list[str]:
-        """POST the TOSCA again: IM adds or removes VMs to match it (scale)."""
+    def update(self, inf_id: str, tosca: str, context: bool = True) -> list[str]:
+        """POST the TOSCA again: IM adds or removes VMs to match it (scale). The URIs of
+        the VMs it added. `context=False`: IM contextualizes nothing (the `context` query
+        parameter of IM/rest/routers/infrastructures.py add_resource, passed on to
+        InfrastructureManager.AddResource/RemoveResource)."""
         resp = self._call(
             "POST",
             f"/infrastructures/{inf_id}",
             "update infrastructure",
             data=tosca.encode(),
             headers={"Content-Type": "text/yaml"},
+            params=None if context else {"context": "false"},
         )
         return [u["uri"] for u in resp.json().get("uri-list", [])]
 
-    def reconfigure(self, inf_id: str) -> None:
-        self._call("PUT", f"/infrastructures/{inf_id}/reconfigure", "reconfigure")
+    def reconfigure(self, inf_id: str, vm_ids: list[str] | None = None) -> None:
+        """Contextualize again; with `vm_ids`, IM runs the configure steps on those VMs
+        only (the `vm_list` query parameter, comma-separated integers:
+        IM/rest/routers/infrastructures.py reconfigure_infrastructure ->
+        InfrastructureInfo.Contextualize(auth, vm_list)). IM's own basic steps still run
+        on every VM."""
+        params = {"vm_list": ",".join(vm_ids)} if vm_ids else None
+        self._call("PUT", f"/infrastructures/{inf_id}/reconfigure", "reconfigure", params=params)
 
     def destroy(self, inf_id: str) -> None:
         self._call(

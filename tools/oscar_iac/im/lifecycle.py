@@ -296,7 +296,10 @@ def up(
                 )
                 if dep.workers != workers:
                     on_event(f"scaling workers {dep.workers} -> {workers}")
-                    conn.client.update(dep.inf_id, document(workers))
+                    if dep.phase == "failed":  # every VM's configure again, new ones too
+                        conn.client.update(dep.inf_id, document(workers))
+                    else:
+                        _rescale(conn, dep.inf_id, document(workers))
                     dep.workers = workers
                     dep.note(f"scaled to {workers} workers")
                     st.save(dep)
@@ -446,6 +449,30 @@ def follow_logs(
             time.sleep(interval)
 
 
+def _front_vm(conn: Connection, inf_id: str) -> str | None:
+    """IM's id of the VM of system `front` (None if IM lists none)."""
+    for vm in conn.client.vms(inf_id):
+        systems = conn.client.vm_radl(inf_id, vm)
+        if any(s.get("class") == "system" and s.get("id") == "front" for s in systems):
+            return vm
+    return None
+
+
+def _rescale(conn: Connection, inf_id: str, document: str) -> None:
+    """Add or remove VMs to match `document`, then ONE contextualization of the VMs that
+    need it: the added ones and the front, not the workers that were there. IM's
+    AddResource would otherwise contextualize every VM (`context=True`,
+    IM/InfrastructureManager.py AddResource -> Contextualize(auth)); with `context=false`
+    it only adds, and Reconfigure's `vm_list` limits the configure steps to those VMs
+    (IM/InfrastructureInfo.py Contextualize: `if not vm_list or vm.im_id in vm_list`;
+    IM's basic steps still run on all). The front is in the list because its NFS export
+    names every node's address (roles/nfs nfs_allowed_clients)."""
+    added = conn.client.update(inf_id, document, context=False)
+    ids = [u.rstrip("/").rsplit("/", 1)[-1] for u in added]
+    front = _front_vm(conn, inf_id)
+    conn.client.reconfigure(inf_id, ([front] if front is not None else []) + ids)
+
+
 @_changes_site
 def scale(
     loaded: LoadedSite, workers: int, timeout: float = 3600, quiet: bool = False
@@ -466,7 +493,7 @@ def scale(
     machines.check_reachable(machines.logins_for(loaded, workers))
     with connect(loaded) as conn:
         assert dep.inf_id
-        conn.client.update(dep.inf_id, _document(loaded, rendered, workers))
+        _rescale(conn, dep.inf_id, _document(loaded, rendered, workers))
         dep.workers = workers
         dep.note(f"scaled to {workers} workers")
         st.save(dep)

@@ -180,7 +180,11 @@ class EmbeddedIM:
             # How often IM asks its agent on the master VM for progress (IM's default: 10 s).
             # CONTEXTUALIZATION_DIR stays IM's own (the installed `contextualization`
             # package: conf-ansible.yml, the agent), which IM copies to the VMs.
-            "CHECK_CTXT_PROCESS_INTERVAL = 2\n",
+            "CHECK_CTXT_PROCESS_INTERVAL = 2\n"
+            # How long IM's configuration thread sleeps before it looks again whether a
+            # step ended, so it can start the next one (IM/ConfManager.py run(); IM's
+            # default: 5 s, paid at every step boundary of every contextualization).
+            "CONFMAMAGER_CHECK_STATE_INTERVAL = 1\n",
         )
         return self.cfg
 
