@@ -22,16 +22,26 @@ mv -f "$work/.listener.json.tmp" "$work/listener.json"
 # The trap is set before the child starts: a SIGTERM that arrives while it starts is
 # remembered and passed on as soon as its pid is known (no window where it is lost).
 child=""
-term=0
-trap 'term=1; if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; fi' TERM INT HUP
-timeout --kill-after=30 "$seconds" python3 "$listener" --config "$work/listener.json" &
+signals=0
+trap 'signals=$((signals + 1)); if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; fi' TERM INT HUP
+# --foreground: GNU timeout then passes a signal to the listener once. Without it, timeout
+# sends it to the listener and again to its own process group (coreutils src/timeout.c,
+# cleanup()), and a second SIGTERM arriving while Python exits kills it by the signal:
+# the run then ends with 143 instead of the listener's clean 0.
+timeout --foreground --kill-after=30 "$seconds" python3 "$listener" --config "$work/listener.json" &
 child=$!
-if [ "$term" -eq 1 ]; then
+if [ "$signals" -gt 0 ]; then
   kill -TERM "$child" 2>/dev/null || true
 fi
+# A trapped signal interrupts `wait` (status 128+n), whether the child still runs or has
+# just ended; the shell keeps the child's own status until it is collected, so wait again,
+# once for each signal the trap took while waiting (a status > 128 with no new signal is
+# the child's own).
+seen=$signals
 status=0
 wait "$child" || status=$?
-while kill -0 "$child" 2>/dev/null; do
+while [ "$status" -gt 128 ] && [ "$seen" -lt "$signals" ]; do
+  seen=$signals
   status=0
   wait "$child" || status=$?
 done
