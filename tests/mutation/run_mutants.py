@@ -9,12 +9,16 @@ they are in the working tree) in which `tools/` is named `src/`: the repository 
 never mutated. Prints each surviving mutant, a line per module, and last
 `mutants killed=K survived=S score=..`.
 
-Usage: python tests/mutation/run_mutants.py [--keep] [--max-children N]
+Usage: python tests/mutation/run_mutants.py [--keep] [--max-children N] [NAME_GLOB ...]
+NAME_GLOB (e.g. 'oscar_iac.site.rules.*') runs only the matching mutants, to iterate on
+one module; the summary then counts only the mutants that were checked. MUTANTS_WORK
+names another copy folder than .cache/mutants-work (one per person on a shared cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -26,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-WORK = REPO / ".cache" / "mutants-work"
+WORK = Path(os.environ.get("MUTANTS_WORK") or REPO / ".cache" / "mutants-work")
 # Counted as detected: the tests failed, or the mutant hung past mutmut's timeout.
 DETECTED = {"killed", "timeout"}
 # Counted as not detected: the tests passed, or no test reached the mutant at all.
@@ -79,6 +83,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="reuse the previous run's copy")
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument("names", nargs="*", help="only the mutants matching these globs")
     args = parser.parse_args()
     scope = tomllib.loads((HERE / "scope.toml").read_text())
     equivalent: dict[str, str] = tomllib.loads((HERE / "equivalent.toml").read_text()).get(
@@ -102,7 +107,7 @@ def main() -> int:
         flush=True,
     )
     run = subprocess.run(
-        [mutmut, "run", "--max-children", str(args.max_children)], cwd=WORK, env=env
+        [mutmut, "run", "--max-children", str(args.max_children), *args.names], cwd=WORK, env=env
     )
     if run.returncode not in (0, 1):
         print(f"mutants: mutmut run failed (exit {run.returncode})", file=sys.stderr)
@@ -122,6 +127,8 @@ def main() -> int:
         if not m:
             continue
         name, status = m["name"], m["status"].strip()
+        if args.names and not any(fnmatch.fnmatchcase(name, g) for g in args.names):
+            continue
         if status in MISSED and name in equivalent:
             status = "equivalent"
         per_module[_module_of(name)][status] += 1

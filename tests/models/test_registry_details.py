@@ -1,0 +1,226 @@
+"""The models registry's exact answers: each bad-input Problem names the file, field, line
+and what is expected; updates keep the owner; only OSCAR's MinIO restart race is retried,
+a bounded number of times. Against the OSCAR contract double (tests/doubles/oscar_server.py)
+with the real catalog samples of ../shared/catalog."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from doubles.oscar_server import OscarTestServer
+from oscar_iac.catalog import read_folder
+from oscar_iac.errors import DeploymentError, Problem, UserError
+from oscar_iac.oscar import OscarConnection
+from oscar_iac.registry import services
+from oscar_iac.site import load_site
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOG = Path(os.environ.get("OSCAR_IAC_SHARED", REPO.parent / "shared")) / "catalog"
+# What OSCAR v4.1.2 answers when a write meets its MinIO restarted by another request
+# (measured on the real OSCAR; see services.TRANSIENT_MINIO).
+RACE = "error registering the service's webhook: dial tcp 10.43.0.5:9000: connection refused"
+
+
+def _site(tmp_path: Path, models_yaml: str, events_yaml: str = "") -> Path:
+    """The local site with these models written by hand (`mode` before `module`, so a
+    model's line and its `module:` line differ)."""
+    data = yaml.safe_load((REPO / "inventories" / "local" / "site.yml").read_text())
+    data["catalog"] = {"source": "folder", "location": str(CATALOG)}
+    data.pop("models", None)
+    data.pop("events", None)
+    if events_yaml:
+        data["stack"]["nifi"] = {"enabled": True}
+    folder = tmp_path / "site"
+    folder.mkdir()
+    text = yaml.safe_dump(data) + "models:\n" + models_yaml + events_yaml
+    (folder / "site.yml").write_text(text)
+    return folder
+
+
+def _line(site: Path, text: str) -> int:
+    return (site / "site.yml").read_text().splitlines().index(text) + 1
+
+
+def _problems(site: Path) -> list[Problem]:
+    with pytest.raises(UserError) as err:
+        services.desired(load_site(site))
+    return err.value.problems
+
+
+MODELS = "  - mode: async\n    module: ai4os-demo-app\n"
+
+
+def test_a_model_the_given_catalog_cannot_serve_names_file_field_and_line(
+    tmp_path: Path,
+) -> None:
+    """`desired` with a catalog passed in (an API catalog read earlier) checks each model
+    again: one that is missing, or not servable, is a Problem at its `module:` line."""
+    site = _site(tmp_path, MODELS + "  - mode: async\n    module: plants-classification\n")
+    loaded = load_site(site)
+    samples = {m.module: m for m in read_folder(CATALOG)}
+    demo, plants = samples["ai4os-demo-app"], samples["plants-classification"]
+    where = (site / "site.yml", "models[1].module")
+    line = _line(site, "    module: plants-classification")
+    for catalog, why in [
+        ({"ai4os-demo-app": demo}, "'plants-classification' is not in the catalog"),
+        (
+            {"ai4os-demo-app": demo, "plants-classification": replace(plants, inference=False)},
+            "'plants-classification' is not an inference model",
+        ),
+    ]:
+        with pytest.raises(UserError) as err:
+            services.desired(loaded, catalog)
+        assert err.value.problems == [Problem(*where, why, line)]
+
+
+DCACHE = """events:
+  - kind: dcache
+    name: {name}
+    frontend: https://dcache.example.org:3880
+    webdav: https://dcache.example.org:2880
+    path: /data/{name}
+    credential: env:DCACHE_TOKEN
+    service: {service}
+"""
+
+
+def test_dcache_input_without_its_source_names_file_field_and_line(tmp_path: Path) -> None:
+    site = _site(tmp_path, MODELS + "  - mode: async\n    dcache_input: true\n"
+                 "    module: plants-classification\n")  # fmt: skip
+    assert _problems(site) == [
+        Problem(
+            site / "site.yml",
+            "models[1].dcache_input",
+            "needs a dcache event source whose service is 'plants-classification'",
+            _line(site, "    dcache_input: true"),
+        )
+    ]
+
+
+def test_dcache_input_comes_from_the_source_of_that_service_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DCACHE_TOKEN", "not-a-real-token")
+    events = DCACHE.format(name="demo", service="ai4os-demo-app") + DCACHE.format(
+        name="plants", service="plants-classification"
+    ).removeprefix("events:\n")
+    site = _site(
+        tmp_path,
+        MODELS + "  - mode: async\n    dcache_input: true\n    module: plants-classification\n",
+        events,
+    )
+    want = services.desired(load_site(site))
+    plants = [
+        i for i in want["plants-classification"]["input"] if "dcache" in i["storage_provider"]
+    ]
+    assert plants == [{"storage_provider": "webdav.dcache", "path": "data/plants"}]
+    # ai4os-demo-app has a dCache source but no dcache_input: MinIO input only.
+    assert want["ai4os-demo-app"]["input"] == [
+        {"storage_provider": "minio.default", "path": "ai4os-demo-app/in"}
+    ]
+
+
+@pytest.fixture
+def conn(oscar_server: OscarTestServer) -> OscarConnection:
+    return OscarConnection(oscar_server.url, oscar_server.username, oscar_server.password)
+
+
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The pauses between write attempts, recorded instead of slept (the tests assert
+    how often and how long apply waits, not wall-clock time)."""
+    got: list[float] = []
+    monkeypatch.setattr(time, "sleep", got.append)
+    return got
+
+
+def test_an_update_keeps_the_owner_oscar_recorded(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection
+) -> None:
+    site = _site(tmp_path, MODELS)
+    services.apply(conn, load_site(site))
+    oscar_server.services["ai4os-demo-app"]["owner"] = "alice@egi.eu"
+    (site / "site.yml").write_text(
+        (site / "site.yml").read_text() + "    overrides: {memory: 3 GiB}\n"
+    )
+    done = services.apply(conn, load_site(site))
+    assert done == [services.ServiceChange("ai4os-demo-app", "update", "ai4os-demo-app")]
+    assert oscar_server.services["ai4os-demo-app"]["owner"] == "alice@egi.eu"
+    assert oscar_server.services["ai4os-demo-app"]["labels"]["oscar-iac/site"] == "local"
+
+
+def test_a_write_that_lost_the_minio_restart_race_is_retried_after_a_jittered_pause(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection, pauses: list[float]
+) -> None:
+    site = _site(tmp_path, MODELS)
+    oscar_server.write_failures += [("POST", 500, RACE, False), ("POST", 500, RACE, False)]
+    done = services.apply(conn, load_site(site))
+    assert done == [services.ServiceChange("ai4os-demo-app", "create", "ai4os-demo-app")]
+    assert set(oscar_server.services) == {"ai4os-demo-app"}
+    posts = [c.status for c in oscar_server.calls if c.method == "POST"]
+    assert posts == [500, 500, 201]
+    # Pause n waits 1-3 s times n.
+    assert len(pauses) == 2
+    assert 1.0 <= pauses[0] <= 3.0 and 2.0 <= pauses[1] <= 6.0
+
+
+def test_a_write_is_tried_ten_times_then_fails_naming_what_and_why(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection, pauses: list[float]
+) -> None:
+    site = _site(tmp_path, MODELS)
+    oscar_server.write_failures += [("POST", 500, RACE, False)] * 11
+    with pytest.raises(DeploymentError) as err:
+        services.apply(conn, load_site(site))
+    assert str(err.value) == f"OSCAR failed to create service ai4os-demo-app (500): {RACE}"
+    assert [c.status for c in oscar_server.calls if c.method == "POST"] == [500] * 10
+    assert len(pauses) == 9
+    assert oscar_server.services == {}
+
+
+def test_a_refused_write_is_not_retried(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection, pauses: list[float]
+) -> None:
+    site = _site(tmp_path, MODELS)
+    oscar_server.write_failures.append(("POST", 500, "quantities must match", False))
+    with pytest.raises(DeploymentError) as err:
+        services.apply(conn, load_site(site))
+    assert str(err.value) == (
+        "OSCAR failed to create service ai4os-demo-app (500): quantities must match"
+    )
+    assert pauses == [] and len(oscar_server.write_failures) == 0
+
+
+def test_a_delete_whose_first_attempt_removed_the_service_is_done(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection, pauses: list[float]
+) -> None:
+    """OSCAR deletes the Kubernetes objects first and the buckets last: a delete that
+    failed on a restarting MinIO already removed the service, and the retry gets 404."""
+    site = _site(tmp_path, MODELS)
+    services.apply(conn, load_site(site))
+    oscar_server.write_failures.append(("DELETE", 500, RACE, True))
+    done = services.apply(conn, load_site(site), remove_all=True)
+    assert done == [services.ServiceChange("ai4os-demo-app", "delete")]
+    assert [c.status for c in oscar_server.calls if c.method == "DELETE"] == [500, 404]
+    assert oscar_server.services == {} and len(pauses) == 1
+
+
+def test_a_delete_answered_404_at_once_is_an_error(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection, pauses: list[float]
+) -> None:
+    """A first delete answered 404 was not ours to call done: someone else removed it
+    between the plan and the delete, and the user is told."""
+    site = _site(tmp_path, MODELS)
+    services.apply(conn, load_site(site))
+    oscar_server.write_failures.append(("DELETE", 404, "service not found", False))
+    with pytest.raises(DeploymentError) as err:
+        services.apply(conn, load_site(site), remove_all=True)
+    assert str(err.value) == (
+        "OSCAR failed to delete service ai4os-demo-app (404): service not found"
+    )
+    assert pauses == []
