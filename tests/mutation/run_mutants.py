@@ -38,9 +38,9 @@ MISSED = {"survived", "no tests"}
 RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 
 
-def _copy_checkout(dest: Path) -> None:
+def _copy_checkout(dest: Path, only: str = "") -> None:
     files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        ["git", "ls-files", "-co", "--exclude-standard", "-z", *([only] if only else [])],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -81,7 +81,11 @@ def _module_of(name: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="reuse the previous run's copy")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="reuse the previous run's copy and results; its tests/ is copied afresh",
+    )
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("names", nargs="*", help="only the mutants matching these globs")
     args = parser.parse_args()
@@ -96,6 +100,8 @@ def main() -> int:
         _copy_checkout(WORK)
         with (WORK / "pyproject.toml").open("a") as fh:
             fh.write(_config(scope))
+    else:
+        _copy_checkout(WORK, only="tests")
     env = {
         **os.environ,
         "OSCAR_IAC_SHARED": os.environ.get("OSCAR_IAC_SHARED", str(REPO.parent / "shared")),
