@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from doubles.oscar_server import OscarTestServer
@@ -224,3 +225,53 @@ def test_a_delete_answered_404_at_once_is_an_error(
         "OSCAR failed to delete service ai4os-demo-app (404): service not found"
     )
     assert pauses == []
+
+
+def test_a_delete_that_failed_twice_on_the_race_is_tried_again(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection, pauses: list[float]
+) -> None:
+    site = _site(tmp_path, MODELS)
+    services.apply(conn, load_site(site))
+    oscar_server.write_failures += [("DELETE", 500, RACE, False)] * 2
+    done = services.apply(conn, load_site(site), remove_all=True)
+    assert done == [services.ServiceChange("ai4os-demo-app", "delete")]
+    assert [c.status for c in oscar_server.calls if c.method == "DELETE"] == [500, 500, 204]
+    assert oscar_server.services == {} and len(pauses) == 2
+
+
+def test_apply_uses_the_catalog_it_is_given_and_remove_needs_none(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection
+) -> None:
+    site = _site(tmp_path, MODELS)
+    demo = {m.module: m for m in read_folder(CATALOG)}["ai4os-demo-app"]
+    given = {"ai4os-demo-app": replace(demo, image="ai4oshub/ai4os-demo-app:1.2.3")}
+    services.apply(conn, load_site(site), catalog=given)
+    assert oscar_server.services["ai4os-demo-app"]["image"] == "ai4oshub/ai4os-demo-app:1.2.3"
+    # Removing everything asks nothing of the catalog: an empty one does.
+    done = services.apply(conn, load_site(site), remove_all=True, catalog={})
+    assert done == [services.ServiceChange("ai4os-demo-app", "delete")]
+    assert oscar_server.services == {}
+
+
+def test_a_missing_api_module_is_named_at_its_module_line(tmp_path: Path) -> None:
+    site = _site(tmp_path, MODELS)
+    loaded = load_site(site)
+    api = "https://api.cloud.ai4eosc.eu/v1/catalog"
+    why = (
+        f"'ai4os-demo-app' is not in the catalog API {api} (GET {api}/modules/ai4os-demo-app/"
+        f"metadata answered 404; the modules are listed at {api}/modules, and tools under "
+        f"{api}/tools are not models)"
+    )
+    assert services._missing(loaded, "ai4os-demo-app", api) == Problem(
+        site / "site.yml", "models[0].module", why, _line(site, "    module: ai4os-demo-app")
+    )
+    # A module the API listed but does not serve, which the site did not ask for.
+    assert services._missing(loaded, "other", api) == Problem(api, "", why.replace(
+        "ai4os-demo-app", "other"))  # fmt: skip
+    assert set(services.site_catalog(loaded)) == {m.module for m in read_folder(CATALOG)}
+
+
+def test_an_http_error_without_an_answer_is_a_failure_naming_it() -> None:
+    err = services._http_error(requests.HTTPError("connection aborted"), "list services")
+    assert isinstance(err, DeploymentError)
+    assert str(err) == "OSCAR failed to list services (0): connection aborted"
