@@ -146,3 +146,9 @@ def test_a_credential_is_bound_to_scheme_host_and_port(
     url: str, want: tuple[str, str, int]
 ) -> None:
     assert origin(url) == want
+
+
+def test_the_bytes_reader_names_a_secret_file_by_default(tmp_path: Path) -> None:
+    with pytest.raises(SecretFileError) as err:
+        read_secret_bytes(str(tmp_path / "nope"), allowed=None)
+    assert str(err.value) == f"secret file {tmp_path / 'nope'} does not exist"
