@@ -18,14 +18,14 @@ class _Holder(pydantic.BaseModel):
 
 
 def test_a_site_field_holds_a_checked_reference_and_dumps_plain_text() -> None:
-    held = _Holder(credential="env:DCACHE_TOKEN")  # type: ignore[arg-type]
+    held = _Holder(credential="env:DCACHE_TOKEN")
     assert type(held.credential) is SecretRef and held.credential.scheme == "env"
     assert held.model_dump_json() == '{"credential":"env:DCACHE_TOKEN"}'
     with pytest.raises(pydantic.ValidationError) as err:
-        _Holder(credential=5)  # type: ignore[arg-type]
+        _Holder(credential=5)
     assert err.value.errors()[0]["type"] == "string_type"
     with pytest.raises(pydantic.ValidationError) as err:
-        _Holder(credential="s3cret")  # type: ignore[arg-type]
+        _Holder(credential="s3cret")
     assert "expected a secret reference: 'env:NAME'" in str(err.value)
 
 
