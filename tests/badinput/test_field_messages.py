@@ -64,3 +64,113 @@ def test_urls_given_as_text() -> None:
         "must not carry a user or password (https://***@example.org/r): give credentials "
         "as secret references in their own fields"
     )
+
+
+def test_words() -> None:
+    assert fields.check_word("a" * 253) == "a" * 253
+    assert _refusal(fields.check_word, "") == "expected 1-253 characters; got 0"
+    assert _refusal(fields.check_word, "a" * 254) == "expected 1-253 characters; got 254"
+    assert _refusal(fields.check_word, "-rf") == "must not start with '-'; got '-rf'"
+    for bad in ("a b", "a'b", "a;b", "a$b", "a{b", "a\x85b", "a\u2028b"):
+        assert _refusal(fields.check_word, bad) == (
+            "expected a single word without spaces, quotes, ';', '$', braces or control "
+            f"characters; got {bad!r}"
+        )
+
+
+def test_free_text() -> None:
+    assert fields.check_text("A lab cluster; shared (2 GPUs).") == "A lab cluster; shared (2 GPUs)."
+    assert _refusal(fields.check_text, "x" * (fields.TEXT_MAX + 1)) == (
+        f"expected at most {fields.TEXT_MAX} characters; got {fields.TEXT_MAX + 1}"
+    )
+    assert _refusal(fields.check_text, "one\ntwo") == (
+        "expected one line without control characters; got 'one\\ntwo'"
+    )
+    for marker in ("{{ x }}", "{% if %}", "{# c #}"):
+        assert _refusal(fields.check_text, f"a {marker}") == (
+            f"must not hold template markers ('{{{{', '{{%'); got {'a ' + marker!r}"
+        )
+
+
+def test_dns_names() -> None:
+    label = "expected a DNS label: lowercase letters, digits and '-', 1-63 characters, "
+    assert fields.check_dns_label("a" * 63) == "a" * 63
+    assert _refusal(fields.check_dns_label, "Oscar") == (
+        label + "starting and ending with a letter or digit; got 'Oscar'"
+    )
+    assert fields.check_dns_domain("lab.example.org") == "lab.example.org"
+    assert _refusal(fields.check_dns_domain, "example") == (
+        "expected a DNS domain with at least two labels (e.g. 'example.org'); got 'example'"
+    )
+    assert _refusal(fields.check_dns_domain, "a..org") == (
+        "expected a DNS domain of labels made of lowercase letters, digits and '-'; "
+        "label '' of 'a..org' is not one"
+    )
+    long = ".".join(["a" * 63] * 4)  # 255 characters
+    assert _refusal(fields.check_dns_domain, long) == (
+        "a DNS name is at most 253 characters; got 255"
+    )
+
+
+HOST = (
+    "expected an IP address or a DNS host name (letters, digits, '-' and '.', "
+    "no leading '-', no spaces, quotes or ';'); got "
+)
+
+
+def test_hosts_and_users() -> None:
+    for good in ("192.0.2.1", "2001:db8::1", "Node-1.Example.org", "node.example.org.", "a"):
+        assert fields.check_host(good) == good
+    for bad in ("", ".", "-node", "node..org", "10.0.0.999", "a b", "a" * 254):
+        assert _refusal(fields.check_host, bad) == HOST + repr(
+            bad[:80] + ("..." if len(bad) > 80 else "")
+        )
+    assert fields.check_host("a" * 63 + "." + "b" * 63 + ".") == "a" * 63 + "." + "b" * 63 + "."
+    for good in ("debian", "_svc", "a" * 32, "u.s-e_r1"):
+        assert fields.check_user(good) == good
+    for bad in ("Root", "1user", "a" * 33, "-u"):
+        assert _refusal(fields.check_user, bad) == (
+            "expected a POSIX user name: lowercase letters, digits, '_', '.' and '-', "
+            f"1-32 characters, starting with a letter or '_'; got {bad!r}"
+        )
+
+
+def test_http_urls_carry_no_userinfo() -> None:
+    from pydantic import AnyHttpUrl
+
+    url = AnyHttpUrl("https://example.org/x")
+    assert fields.check_no_userinfo(url) is url
+    for bad in ("https://user@example.org/x", "https://:pw@example.org/x"):
+        assert _refusal(fields.check_no_userinfo, AnyHttpUrl(bad)) == (
+            "must not carry a user or password (https://***@example.org/x): give credentials "
+            "as secret references in their own fields"
+        )
+
+
+def test_paths() -> None:
+    assert fields.check_path("p" * 4096) == "p" * 4096
+    assert _refusal(fields.check_path, "") == "expected a path of 1-4096 characters; got 0"
+    assert (
+        _refusal(fields.check_path, "p" * 4097) == "expected a path of 1-4096 characters; got 4097"
+    )
+    assert _refusal(fields.check_path, "-x") == "a path must not start with '-'; got '-x'"
+    for bad in ("a\tb", "{{ x }}"):
+        assert _refusal(fields.check_path, bad) == (
+            f"expected a path without control characters or template markers; got {bad!r}"
+        )
+
+
+def test_sizes_in_every_unit_between_1_mib_and_1_pib() -> None:
+    for text, size in [
+        ("1 MiB", 2**20), ("1024 KiB", 2**20), ("1048576 B", 2**20), ("2 MB", 2 * 10**6),
+        ("1.5 GiB", 3 * 2**29), (" 3 GB ", 3 * 10**9), ("1 TB", 10**12), ("1024 TiB", 2**50),
+    ]:  # fmt: skip
+        assert fields.size_to_bytes(text) == size
+        assert fields.check_size(text) == text
+    assert _refusal(fields.size_to_bytes, "8 gb") == (
+        "expected a size such as '8 GiB' or '512 MiB', got '8 gb'"
+    )
+    for small_or_huge in ("1000 KB", "1025 TiB"):
+        assert _refusal(fields.check_size, small_or_huge) == (
+            f"expected a size between 1 MiB and 1 PiB such as '8 GiB', got {small_or_huge!r}"
+        )
