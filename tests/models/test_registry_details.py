@@ -275,3 +275,58 @@ def test_an_http_error_without_an_answer_is_a_failure_naming_it() -> None:
     err = services._http_error(requests.HTTPError("connection aborted"), "list services")
     assert isinstance(err, DeploymentError)
     assert str(err) == "OSCAR failed to list services (0): connection aborted"
+
+
+def test_the_plan_lists_each_service_once_with_its_action(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection
+) -> None:
+    two = MODELS + "  - mode: async\n    module: plants-classification\n"
+    site = _site(tmp_path, two)
+    assert services.plan(conn, load_site(site)) == [
+        services.ServiceChange("ai4os-demo-app", "create", "ai4os-demo-app"),
+        services.ServiceChange("plants-classification", "create", "plants-classification"),
+    ]
+    services.apply(conn, load_site(site))
+    # Another site's managed service and an unlabelled one are never in the plan.
+    oscar_server.services["theirs"] = {
+        "name": "theirs",
+        "labels": {"oscar-iac/managed": "true", "oscar-iac/site": "other"},
+    }
+    oscar_server.services["plain"] = {"name": "plain", "labels": None}
+    oscar_server.services["unmanaged"] = {
+        "name": "unmanaged",
+        "labels": {"oscar-iac/site": "local"},
+    }
+    (site / "site.yml").write_text(
+        (site / "site.yml").read_text().replace(two, MODELS + "    overrides: {cpu: 0.5}\n")
+    )
+    assert services.plan(conn, load_site(site)) == [
+        services.ServiceChange("ai4os-demo-app", "update", "ai4os-demo-app"),
+        services.ServiceChange("plants-classification", "delete"),
+    ]
+    services.apply(conn, load_site(site))
+    assert services.plan(conn, load_site(site)) == [
+        services.ServiceChange("ai4os-demo-app", "unchanged", "ai4os-demo-app")
+    ]
+    assert services.plan(conn, load_site(site), remove_all=True) == [
+        services.ServiceChange("ai4os-demo-app", "delete")
+    ]
+
+
+def test_listing_services_fails_in_words(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection
+) -> None:
+    site = _site(tmp_path, MODELS)
+    wrong = OscarConnection(oscar_server.url, oscar_server.username, "wrong")
+    with pytest.raises(UserError) as refused:
+        services.plan(wrong, load_site(site))
+    assert str(refused.value) == "OSCAR refused to list services (401): unauthorized"
+    nowhere = OscarConnection("http://127.0.0.1:9/", "oscar", "pw")
+    with pytest.raises(DeploymentError) as err:
+        services.plan(nowhere, load_site(site))
+    assert str(err.value).startswith("cannot reach OSCAR at http://127.0.0.1:9: ") and str(
+        err.value
+    ).endswith(
+        "; site 'local' runs IM's Dummy cloud, which boots no VM, so nothing answers at its "
+        "endpoints"
+    )
