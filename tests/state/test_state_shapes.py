@@ -173,3 +173,14 @@ def test_an_owner_record_of_the_wrong_shape_names_the_file(state_root: Path) -> 
         "'site_file' text field); it names the site file this state folder belongs to: "
         "restore it, or move the folder aside if it is not yours"
     )
+
+
+def test_a_read_only_claim_makes_no_folder_but_records_an_existing_ones_owner(
+    tmp_path: Path, state_root: Path
+) -> None:
+    loaded = load_site(_site(tmp_path / "ro", "readonly"))
+    assert claim(loaded, create=False) == state_root / "readonly"
+    assert not (state_root / "readonly").exists()
+    (state_root / "readonly").mkdir(parents=True, mode=0o700)
+    claim(loaded, create=False)
+    assert recorded_owner(state_root / "readonly") == str(tmp_path / "ro" / "site.yml")
