@@ -136,6 +136,11 @@ class OscarTestServer:
     # POST/PUT/DELETE of /system/services. `done` says the write took effect before the
     # failure (a delete that removed the service, then failed on its buckets: 500).
     write_failures: list[tuple[str, int, str, bool]] = field(default_factory=list)
+    # Service writes (POST/PUT/DELETE /system/services...) being answered at once, and
+    # the most seen: how many a client keeps in flight (`write_latency` holds each one).
+    write_latency: float = 0.0
+    writes_in_flight: int = 0
+    most_writes_in_flight: int = 0
     jobs: dict[str, dict[str, Job]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     url: str = ""
@@ -268,6 +273,22 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
             return None
 
         def _services(self, parts: list[str]) -> None:
+            if self.command == "GET":
+                return self._services_answer(parts)
+            with state._lock:
+                state.writes_in_flight += 1
+                state.most_writes_in_flight = max(
+                    state.most_writes_in_flight, state.writes_in_flight
+                )
+            try:
+                if state.write_latency:
+                    time.sleep(state.write_latency)  # the write's own work, others in flight
+                return self._services_answer(parts)
+            finally:
+                with state._lock:
+                    state.writes_in_flight -= 1
+
+        def _services_answer(self, parts: list[str]) -> None:
             failure = self._injected_failure()
             if failure is not None and not failure[2]:
                 return self._reply(failure[0], raw=failure[1].encode())

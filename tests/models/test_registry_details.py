@@ -330,3 +330,22 @@ def test_listing_services_fails_in_words(
         "; site 'local' runs IM's Dummy cloud, which boots no VM, so nothing answers at its "
         "endpoints"
     )
+
+
+def test_at_most_two_writes_are_in_flight(
+    tmp_path: Path, oscar_server: OscarTestServer, conn: OscarConnection
+) -> None:
+    """OSCAR serializes on its MinIO restarts (services.WRITE_CONCURRENCY, measured): apply
+    never keeps more than 2 creates in flight, and `workers=1` keeps one."""
+    four = "".join(
+        f"  - mode: async\n    module: {m}\n"
+        for m in ("ai4os-demo-app", "plants-classification", "dogs-breed-detector", "posenet-tf")
+    )
+    site = _site(tmp_path, four)
+    oscar_server.write_latency = 0.3
+    assert len(services.apply(conn, load_site(site))) == 4
+    assert len(oscar_server.services) == 4 and oscar_server.most_writes_in_flight <= 2
+    services.apply(conn, load_site(site), remove_all=True)
+    oscar_server.most_writes_in_flight = 0
+    assert len(services.apply(conn, load_site(site), workers=1)) == 4
+    assert oscar_server.most_writes_in_flight == 1

@@ -108,7 +108,9 @@ def test_phase_times_are_utc_and_the_digest_defaults_to_empty(state_root: Path) 
 def _site(folder: Path, name: str) -> Path:
     folder.mkdir()
     text = (Path(__file__).resolve().parents[2] / "inventories" / "local" / "site.yml").read_text()
-    (folder / "site.yml").write_text(text.replace("\nname: local\n", f"\n\nname: {name}\n"))
+    # `name:` last, so its line is not the document's first (a missing key's fallback).
+    assert "\nname: local\n" in text
+    (folder / "site.yml").write_text(text.replace("\nname: local\n", "\n") + f"name: {name}\n")
     return folder
 
 
@@ -168,11 +170,15 @@ def test_an_owner_record_of_the_wrong_shape_names_the_file(state_root: Path) -> 
     (folder / "owner.json").write_text('{"site_file": 7}')
     with pytest.raises(UserError) as err:
         recorded_owner(folder)
-    assert str(err.value) == (
-        f"{folder / 'owner.json'}: is not an owner record this tool can read (TypeError: no "
-        "'site_file' text field); it names the site file this state folder belongs to: "
-        "restore it, or move the folder aside if it is not yours"
-    )
+    assert err.value.problems == [
+        Problem(
+            folder / "owner.json",
+            "",
+            "is not an owner record this tool can read (TypeError: no 'site_file' text field); "
+            "it names the site file this state folder belongs to: restore it, or move the "
+            "folder aside if it is not yours",
+        )
+    ]
 
 
 def test_a_read_only_claim_makes_no_folder_but_records_an_existing_ones_owner(
