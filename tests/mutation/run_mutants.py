@@ -87,6 +87,9 @@ def main() -> int:
         help="reuse the previous run's copy and results; its tests/ is copied afresh",
     )
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument(
+        "--report", action="store_true", help="only summarize the copy's results (no run)"
+    )
     parser.add_argument("names", nargs="*", help="only the mutants matching these globs")
     args = parser.parse_args()
     scope = tomllib.loads((HERE / "scope.toml").read_text())
@@ -113,7 +116,11 @@ def main() -> int:
         flush=True,
     )
     run = subprocess.run(
-        [mutmut, "run", "--max-children", str(args.max_children), *args.names], cwd=WORK, env=env
+        [mutmut, "run", "--max-children", str(args.max_children), *args.names]
+        if not args.report
+        else ["true"],
+        cwd=WORK,
+        env=env,
     )
     if run.returncode not in (0, 1):
         print(f"mutants: mutmut run failed (exit {run.returncode})", file=sys.stderr)
