@@ -126,6 +126,12 @@ def test_hosts_and_users() -> None:
             bad[:80] + ("..." if len(bad) > 80 else "")
         )
     assert fields.check_host("a" * 63 + "." + "b" * 63 + ".") == "a" * 63 + "." + "b" * 63 + "."
+    # A DNS name is at most 253 characters (RFC 1035), its root's '.' aside.
+    longest = ".".join(["a" * 63] * 3 + ["b" * 61])
+    assert len(longest) == 253 and fields.check_host(longest + ".") == longest + "."
+    assert _refusal(fields.check_host, longest + "b") == HOST + repr(longest[:80] + "...")
+    assert fields.check_host("h.a.") == "h.a."
+    assert _refusal(fields.check_host, "a..b.") == HOST + "'a..b.'"
     for good in ("debian", "_svc", "a" * 32, "u.s-e_r1"):
         assert fields.check_user(good) == good
     for bad in ("Root", "1user", "a" * 33, "-u"):

@@ -19,7 +19,7 @@ from oscar_iac import state
 from oscar_iac.errors import DeploymentError, Problem, UserError
 from oscar_iac.site import load_site
 from oscar_iac.state.deployment import Deployment, load, save
-from oscar_iac.state.files import read_private, write_error
+from oscar_iac.state.files import read_private, write_error, write_private
 from oscar_iac.state.folder import check_private, site_state_dir, state_root
 from oscar_iac.state.owner import claim, recorded_owner
 
@@ -327,3 +327,25 @@ def test_a_state_folder_must_be_a_private_folder(
         assert err.value.problems == [
             Problem(bad or "''", "", "is not a site name a state folder can have")
         ]
+
+
+def test_a_state_write_replaces_the_file_and_never_goes_through_a_symlinked_folder(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "real").mkdir()
+    write_private(tmp_path / "real" / "f.json", b"bytes\n")
+    write_private(tmp_path / "real" / "f.json", "text\n")
+    assert (tmp_path / "real" / "f.json").read_text() == "text\n"
+    assert os.listdir(tmp_path / "real") == ["f.json"]  # no temp file left
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(UserError) as err:
+        write_private(tmp_path / "link" / "f.json", "x")
+    assert err.value.problems == [
+        Problem(
+            tmp_path / "link" / "f.json",
+            "",
+            # open(2) with O_DIRECTORY|O_NOFOLLOW on a symlink: ENOTDIR.
+            f"cannot be written ({os.strerror(errno.ENOTDIR)}); nothing was changed",
+        )
+    ]
+    assert (tmp_path / "real" / "f.json").read_text() == "text\n"
