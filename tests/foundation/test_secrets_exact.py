@@ -129,3 +129,28 @@ def test_generated_secrets_need_the_state_folder_and_stay_in_it(tmp_path: Path) 
         f"generated secret {folder / 'minio'} is {elsewhere}, outside the site folder "
         f"{folder}; {HINT}"
     )
+
+
+def test_check_proves_each_reference_and_keeps_nothing(
+    vault_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = SecretResolver(site_dir=vault_site)
+    monkeypatch.delenv("OSCAR_IAC_T_UNSET", raising=False)
+    monkeypatch.setenv("OSCAR_IAC_T_EMPTY", "")
+    for name in ("OSCAR_IAC_T_UNSET", "OSCAR_IAC_T_EMPTY"):
+        with pytest.raises(SecretError) as err:
+            r.check(SecretRef(f"env:{name}"))
+        assert str(err.value) == f"environment variable {name} is not set or empty"
+    monkeypatch.setenv("OSCAR_IAC_T_SET", "v")
+    r.check(SecretRef("env:OSCAR_IAC_T_SET"))
+    r.check(SecretRef("vault:v.yml#token"))
+    with pytest.raises(SecretError) as err:
+        r.check(SecretRef("vault:v.yml#map"))
+    assert str(err.value) == "key 'map' of vault file v.yml is not a single value"
+    (vault_site / "pw").write_text("p")
+    r.check(SecretRef("file:pw"))
+    with pytest.raises(SecretError) as err:
+        r.check(SecretRef("file:nope"))
+    assert str(err.value) == f"secret file {vault_site / 'nope'} does not exist"
+    r.check(SecretRef("generate"))  # made at first deployment: nothing to prove
+    assert not (vault_site / "secrets").exists()
