@@ -349,3 +349,78 @@ def test_a_state_write_replaces_the_file_and_never_goes_through_a_symlinked_fold
         )
     ]
     assert (tmp_path / "real" / "f.json").read_text() == "text\n"
+
+
+def test_a_state_file_larger_than_one_read_is_read_whole(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 400  # 100 KiB: more than one 64 KiB read
+    (tmp_path / "big").write_bytes(data)
+    assert read_private(tmp_path / "big") == data
+
+
+def test_the_default_state_root_is_the_checkouts_or_the_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from oscar_iac.state import folder
+
+    monkeypatch.delenv("OSCAR_IAC_STATE", raising=False)
+    monkeypatch.setattr(folder, "project_root", lambda: tmp_path / "checkout")
+    assert state_root() == tmp_path / "checkout" / ".oscar-iac"
+    monkeypatch.setattr(folder, "project_root", lambda: None)  # an installed wheel
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert state_root() == tmp_path / "home" / ".local" / "state" / "oscar-iac"
+
+
+def test_state_root_limits_to_the_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    base = f"{tmp_path}/"
+    for size, shown in ((80, ""), (81, "...")):
+        path = base + "f" * (size - len(base))
+        Path(path).write_text("x")
+        assert _root_refusal(monkeypatch, path) == [
+            Problem(
+                f"OSCAR_IAC_STATE={path[:80]}{shown}",
+                "",
+                "is not a folder; name a folder (it is created when missing)",
+            )
+        ]
+    # A 255-byte component is allowed (Linux NAME_MAX), a 256-byte one is not.
+    longest = f"{tmp_path}/{'c' * 255}"
+    monkeypatch.setenv("OSCAR_IAC_STATE", longest)
+    assert state_root() == Path(longest)
+    assert _root_refusal(monkeypatch, "/proc") == [
+        Problem(
+            "OSCAR_IAC_STATE=/proc",
+            "",
+            "is inside a kernel pseudo-filesystem; name a folder of your own",
+        )
+    ]
+
+
+def test_a_state_folder_missing_a_file_or_anothers_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UserError) as err:
+        check_private(tmp_path / "none")
+    assert err.value.problems == [
+        Problem(str(tmp_path / "none"), "", f"cannot be read ({os.strerror(errno.ENOENT)})")
+    ]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserError) as err:
+        check_private(tmp_path / "file")
+    assert err.value.problems == [
+        Problem(
+            str(tmp_path / "file"),
+            "",
+            "is not a folder (a state folder is never a symlink or a file)",
+        )
+    ]
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o700)
+    os.chown(theirs, 12345, -1)  # root here (see tests/state/test_state_folder.py)
+    with pytest.raises(UserError) as err:
+        check_private(theirs)
+    assert err.value.problems == [
+        Problem(
+            str(theirs),
+            "",
+            f"belongs to uid 12345, not to you (uid {os.getuid()}); a state folder must be "
+            "your own: set OSCAR_IAC_STATE to a folder of yours",
+        )
+    ]
