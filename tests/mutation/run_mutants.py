@@ -142,7 +142,9 @@ def main() -> int:
         name, status = m["name"], m["status"].strip()
         if args.names and not any(fnmatch.fnmatchcase(name, g) for g in args.names):
             continue
-        if status in MISSED and name in equivalent:
+        # A listed equivalent mutant survives by definition: it counts as equivalent
+        # whether or not this run re-checked it (a `--keep` re-check may skip them).
+        if status in MISSED | {"not checked"} and name in equivalent:
             status = "equivalent"
         per_module[_module_of(name)][status] += 1
         if status in MISSED:
