@@ -96,7 +96,12 @@ def main() -> int:
     equivalent: dict[str, str] = tomllib.loads((HERE / "equivalent.toml").read_text()).get(
         "equivalent", {}
     )
-    if not args.keep or not WORK.exists():
+    if args.report and not WORK.exists():
+        print(f"mutants: no results at {WORK}", file=sys.stderr)
+        return 1
+    if args.report:
+        pass  # the copy and its results as they are
+    elif not args.keep or not WORK.exists():
         shutil.rmtree(WORK, ignore_errors=True)
         WORK.mkdir(parents=True)
         print(f"mutants: copying the checkout to {WORK} (tools/ as src/)", flush=True)
