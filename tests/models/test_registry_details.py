@@ -247,6 +247,9 @@ def test_apply_uses_the_catalog_it_is_given_and_remove_needs_none(
     given = {"ai4os-demo-app": replace(demo, image="ai4oshub/ai4os-demo-app:1.2.3")}
     services.apply(conn, load_site(site), catalog=given)
     assert oscar_server.services["ai4os-demo-app"]["image"] == "ai4oshub/ai4os-demo-app:1.2.3"
+    # The plan compares with the same given catalog: nothing to change the second time.
+    again = services.apply(conn, load_site(site), catalog=given)
+    assert again == [services.ServiceChange("ai4os-demo-app", "unchanged", "ai4os-demo-app")]
     # Removing everything asks nothing of the catalog: an empty one does.
     done = services.apply(conn, load_site(site), remove_all=True, catalog={})
     assert done == [services.ServiceChange("ai4os-demo-app", "delete")]
