@@ -321,7 +321,7 @@ def test_a_state_folder_must_be_a_private_folder(
             f"cannot be created ({os.strerror(errno.ENOTDIR)})",
         )
     ]
-    for bad in ("", "a/b", ".."):
+    for bad in ("", "a/b", ".", ".."):
         with pytest.raises(UserError) as err:
             site_state_dir(bad)
         assert err.value.problems == [
