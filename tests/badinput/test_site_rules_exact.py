@@ -293,3 +293,15 @@ def test_im_rules_relay_and_appdb() -> None:
             f"'egi://{cloud['site']}/egi_vm_images/ubuntu:22.04?{cloud['vo']}'",
         ),
     ]
+
+
+def test_the_hosts_target_lists_a_host_per_worker() -> None:
+    data = yaml.safe_load((REPO / "inventories" / "hosts-example" / "site.yml").read_text())
+    assert _check(data) == []
+    data["cluster"]["workers"]["count"] = 3
+    assert _check(data) == [
+        (
+            ("cluster", "workers", "count"),
+            "is 3 but target.workers lists 2 hosts; on the hosts target they must agree",
+        )
+    ]
