@@ -80,6 +80,7 @@ def test_words() -> None:
 
 def test_free_text() -> None:
     assert fields.check_text("A lab cluster; shared (2 GPUs).") == "A lab cluster; shared (2 GPUs)."
+    assert fields.check_text("x" * 1000) == "x" * 1000  # TEXT_MAX characters
     assert _refusal(fields.check_text, "x" * (fields.TEXT_MAX + 1)) == (
         f"expected at most {fields.TEXT_MAX} characters; got {fields.TEXT_MAX + 1}"
     )
