@@ -107,6 +107,10 @@ def test_dns_names() -> None:
         "expected a DNS domain of labels made of lowercase letters, digits and '-'; "
         "label '' of 'a..org' is not one"
     )
+    too_long = ".".join(["a" * 63] * 3 + ["b" * 62])  # 254 characters, each label fine
+    assert _refusal(fields.check_dns_domain, too_long) == (
+        "a DNS name is at most 253 characters; got 254"
+    )
     long = ".".join(["a" * 63] * 4)  # 255 characters
     assert _refusal(fields.check_dns_domain, long) == (
         "a DNS name is at most 253 characters; got 255"
@@ -174,6 +178,9 @@ def test_sizes_in_every_unit_between_1_mib_and_1_pib() -> None:
     ]:  # fmt: skip
         assert fields.size_to_bytes(text) == size
         assert fields.check_size(text) == text
+    assert _refusal(fields.size_to_bytes, "9" * 81) == (
+        f"expected a size such as '8 GiB' or '512 MiB', got {'9' * 80!r}"
+    )
     assert _refusal(fields.size_to_bytes, "8 gb") == (
         "expected a size such as '8 GiB' or '512 MiB', got '8 gb'"
     )

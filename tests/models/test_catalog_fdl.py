@@ -362,7 +362,7 @@ def test_the_sites_overrides_and_a_dcache_input_win() -> None:
             "kind": "dcache",
             "name": "d",
             "frontend": "https://dcache.example.org:3880",
-            "webdav": "https://dcache.example.org:2880/",
+            "webdav": "https://dcache.example.org:2880/DATAX/",
             "path": "/data/in",
             "credential": "env:T",
             "service": "mine",
@@ -388,7 +388,7 @@ def test_the_sites_overrides_and_a_dcache_input_win() -> None:
         # replicas 0: scaled to zero, and at most 4 replicas once woken.
         "synchronous": {"min_scale": 0, "max_scale": 4},
         "storage_providers": {
-            "webdav": {"dcache": {"hostname": "https://dcache.example.org:2880"}}
+            "webdav": {"dcache": {"hostname": "https://dcache.example.org:2880/DATAX"}}
         },
     }
     three = ModelSpec.model_validate({"module": "My_Model", "overrides": {"replicas": 3}})
