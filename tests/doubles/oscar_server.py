@@ -130,6 +130,17 @@ class OscarTestServer:
     oidc_token: str | None = field(default=None, repr=False)
     minio_provider: dict[str, Any] | None = field(default=None, repr=False)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Answers of the real OSCAR v4.1.2 when a service write meets its MinIO restarted by
+    # another request (pkg/handlers/create.go registerMinIOWebhook -> pkg/utils/minio.go
+    # RestartServer): (method, status, text, done), used once each, in order, by the next
+    # POST/PUT/DELETE of /system/services. `done` says the write took effect before the
+    # failure (a delete that removed the service, then failed on its buckets: 500).
+    write_failures: list[tuple[str, int, str, bool]] = field(default_factory=list)
+    # Service writes (POST/PUT/DELETE /system/services...) being answered at once, and
+    # the most seen: how many a client keeps in flight (`write_latency` holds each one).
+    write_latency: float = 0.0
+    writes_in_flight: int = 0
+    most_writes_in_flight: int = 0
     jobs: dict[str, dict[str, Job]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     url: str = ""
@@ -253,7 +264,38 @@ def _handler(state: OscarTestServer) -> type[BaseHTTPRequestHandler]:
                 return self._services(parts[1:])
             return self._reply(404, {"message": "not found"})
 
+        def _injected_failure(self) -> tuple[int, str, bool] | None:
+            with state._lock:
+                for i, (method, status, text, done) in enumerate(state.write_failures):
+                    if method == self.command:
+                        del state.write_failures[i]
+                        return status, text, done
+            return None
+
         def _services(self, parts: list[str]) -> None:
+            if self.command == "GET":
+                return self._services_answer(parts)
+            with state._lock:
+                state.writes_in_flight += 1
+                state.most_writes_in_flight = max(
+                    state.most_writes_in_flight, state.writes_in_flight
+                )
+            try:
+                if state.write_latency:
+                    time.sleep(state.write_latency)  # the write's own work, others in flight
+                return self._services_answer(parts)
+            finally:
+                with state._lock:
+                    state.writes_in_flight -= 1
+
+        def _services_answer(self, parts: list[str]) -> None:
+            failure = self._injected_failure()
+            if failure is not None and not failure[2]:
+                return self._reply(failure[0], raw=failure[1].encode())
+            if failure is not None and self.command == "DELETE" and len(parts) == 1:
+                with state._lock:
+                    state.services.pop(parts[0], None)
+                return self._reply(failure[0], raw=failure[1].encode())
             if not parts and self.command == "GET":
                 with state._lock:
                     return self._reply(200, list(state.services.values()))

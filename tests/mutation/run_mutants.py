@@ -9,12 +9,16 @@ they are in the working tree) in which `tools/` is named `src/`: the repository 
 never mutated. Prints each surviving mutant, a line per module, and last
 `mutants killed=K survived=S score=..`.
 
-Usage: python tests/mutation/run_mutants.py [--keep] [--max-children N]
+Usage: python tests/mutation/run_mutants.py [--keep] [--max-children N] [NAME_GLOB ...]
+NAME_GLOB (e.g. 'oscar_iac.site.rules.*') runs only the matching mutants, to iterate on
+one module; the summary then counts only the mutants that were checked. MUTANTS_WORK
+names another copy folder than .cache/mutants-work (one per person on a shared cache).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -26,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-WORK = REPO / ".cache" / "mutants-work"
+WORK = Path(os.environ.get("MUTANTS_WORK") or REPO / ".cache" / "mutants-work")
 # Counted as detected: the tests failed, or the mutant hung past mutmut's timeout.
 DETECTED = {"killed", "timeout"}
 # Counted as not detected: the tests passed, or no test reached the mutant at all.
@@ -34,9 +38,9 @@ MISSED = {"survived", "no tests"}
 RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 
 
-def _copy_checkout(dest: Path) -> None:
+def _copy_checkout(dest: Path, only: str = "") -> None:
     files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+        ["git", "ls-files", "-co", "--exclude-standard", "-z", *([only] if only else [])],
         cwd=REPO,
         check=True,
         capture_output=True,
@@ -77,20 +81,35 @@ def _module_of(name: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="reuse the previous run's copy")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="reuse the previous run's copy and results; its tests/ is copied afresh",
+    )
     parser.add_argument("--max-children", type=int, default=2)
+    parser.add_argument(
+        "--report", action="store_true", help="only summarize the copy's results (no run)"
+    )
+    parser.add_argument("names", nargs="*", help="only the mutants matching these globs")
     args = parser.parse_args()
     scope = tomllib.loads((HERE / "scope.toml").read_text())
     equivalent: dict[str, str] = tomllib.loads((HERE / "equivalent.toml").read_text()).get(
         "equivalent", {}
     )
-    if not args.keep or not WORK.exists():
+    if args.report and not WORK.exists():
+        print(f"mutants: no results at {WORK}", file=sys.stderr)
+        return 1
+    if args.report:
+        pass  # the copy and its results as they are
+    elif not args.keep or not WORK.exists():
         shutil.rmtree(WORK, ignore_errors=True)
         WORK.mkdir(parents=True)
         print(f"mutants: copying the checkout to {WORK} (tools/ as src/)", flush=True)
         _copy_checkout(WORK)
         with (WORK / "pyproject.toml").open("a") as fh:
             fh.write(_config(scope))
+    else:
+        _copy_checkout(WORK, only="tests")
     env = {
         **os.environ,
         "OSCAR_IAC_SHARED": os.environ.get("OSCAR_IAC_SHARED", str(REPO.parent / "shared")),
@@ -102,7 +121,11 @@ def main() -> int:
         flush=True,
     )
     run = subprocess.run(
-        [mutmut, "run", "--max-children", str(args.max_children)], cwd=WORK, env=env
+        [mutmut, "run", "--max-children", str(args.max_children), *args.names]
+        if not args.report
+        else ["true"],
+        cwd=WORK,
+        env=env,
     )
     if run.returncode not in (0, 1):
         print(f"mutants: mutmut run failed (exit {run.returncode})", file=sys.stderr)
@@ -122,7 +145,11 @@ def main() -> int:
         if not m:
             continue
         name, status = m["name"], m["status"].strip()
-        if status in MISSED and name in equivalent:
+        if args.names and not any(fnmatch.fnmatchcase(name, g) for g in args.names):
+            continue
+        # A listed equivalent mutant survives by definition: it counts as equivalent
+        # whether or not this run re-checked it (a `--keep` re-check may skip them).
+        if status in MISSED | {"not checked"} and name in equivalent:
             status = "equivalent"
         per_module[_module_of(name)][status] += 1
         if status in MISSED:
