@@ -284,7 +284,17 @@ def test_a_bad_state_root_is_named_with_what_to_do(
         Problem(
             f"OSCAR_IAC_STATE={too_long[:80]}...",
             "",
-            "is not a usable folder path (longer than 4096 bytes)",
+            "is not a usable folder path (4096 bytes or longer)",
+        )
+    ]
+    # Exactly PATH_MAX bytes: the kernel refuses it (the limit counts the final NUL).
+    exactly = "/" + "b" * 4095
+    assert len(exactly) == 4096
+    assert _root_refusal(monkeypatch, exactly) == [
+        Problem(
+            f"OSCAR_IAC_STATE={exactly[:80]}...",
+            "",
+            "is not a usable folder path (4096 bytes or longer)",
         )
     ]
 

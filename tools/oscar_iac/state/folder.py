@@ -34,8 +34,10 @@ def state_root() -> Path:
         root = project_root()
         return (root / ".oscar-iac") if root else Path.home() / ".local" / "state" / "oscar-iac"
     where = f"{ENV}={env[:80]}{'...' if len(env) > 80 else ''}"
-    if "\0" in env or len(os.fsencode(env)) > PATH_MAX:
-        raise _refuse(where, f"is not a usable folder path (longer than {PATH_MAX} bytes)")
+    # PATH_MAX counts the terminating NUL: a path of PATH_MAX bytes is already too long
+    # (the kernel answers ENAMETOOLONG, which Path.exists raises instead of returning).
+    if "\0" in env or len(os.fsencode(env)) >= PATH_MAX:
+        raise _refuse(where, f"is not a usable folder path ({PATH_MAX} bytes or longer)")
     if any(len(os.fsencode(part)) > NAME_MAX for part in Path(env).parts):
         raise _refuse(where, f"has a path component longer than {NAME_MAX} bytes")
     path = Path(os.path.realpath(env))
