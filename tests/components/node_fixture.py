@@ -63,6 +63,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components import kernel_tunables
 from components.kube_fixture import (
     KubeCluster,
     _write_private,
@@ -175,6 +176,7 @@ class RealNode:
     workdir: Path
     cgroup_root: str
     images: dict[str, str] = field(default_factory=dict)
+    kernel: dict[str, str] = field(default_factory=dict)  # kernel_tunables.save()
     registry: Registry | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
     relays: list[socket.socket] = field(default_factory=list, repr=False)
@@ -413,6 +415,7 @@ imports = []
 
 
 def _setup_host(node: RealNode) -> None:
+    node.kernel = kernel_tunables.save()  # the kubelet changes them: put back at teardown
     subprocess.run(["ip", "link", "add", node.bridge, "type", "bridge"], check=True)
     prefix = ipaddress.ip_network(node.pod_cidr).prefixlen
     subprocess.run(["ip", "addr", "add", f"{node.ip}/{prefix}", "dev", node.bridge], check=True)
@@ -434,6 +437,7 @@ def _teardown(node: RealNode) -> None:
     node.stop_process("node-lifecycle")
     node.stop_process("kube-scheduler")
     node.stop_process("kubelet")
+    kernel_tunables.restore(node.kernel)
     if "containerd" in node.processes and node.processes["containerd"].poll() is None:
         tasks = node.ctr("tasks", "ls", "-q").stdout.split()
         for t in tasks:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from components import kernel_tunables
 from components.kube_fixture import wait_until
 from components.node_fixture import RealNode
 
@@ -84,3 +85,10 @@ def test_a_pull_with_policy_always_comes_from_the_nodes_registry(real_node: Real
         assert f'Successfully pulled image "{image}"' in events, events
     finally:
         kube.kubectl("delete", "pod", name, "-n", "default", "--wait=false")
+
+
+def test_the_kubelet_sets_the_kernel_settings_the_teardown_puts_back(real_node: RealNode) -> None:
+    """kubelet v1.37.2 `setupKernelTunables` (container_manager_linux.go): these six, these
+    values. The fixture saved the machine's values before (all six) and writes them back."""
+    assert kernel_tunables.save() == kernel_tunables.KUBELET_SETS
+    assert set(real_node.kernel) == set(kernel_tunables.KUBELET_SETS)
