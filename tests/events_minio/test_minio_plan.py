@@ -366,3 +366,18 @@ def test_removal_lines(
     got = P.removal_changes(source(), exists, removed, had_target)
     objs = ["bucket-notification:inbox", "notify_webhook:oscar-iac-edge"]
     assert got == [Change("edge", "minio", o, a, d) for o, (a, d) in zip(objs, lines, strict=True)]  # type: ignore[arg-type]
+
+
+def test_an_empty_filter_rule_is_no_filter() -> None:
+    """An empty prefix or suffix matches every key (S3 filter rules match by prefix/suffix),
+    so an entry read back with an empty rule is the one desired without that rule."""
+    s = source(prefix="", suffix="")
+    read_back = QueueConfig(
+        events=["s3:ObjectCreated:*"],
+        config_id="oscar-iac-edge",
+        queue=ARN,
+        prefix_filter_rule=PrefixFilterRule(""),
+        suffix_filter_rule=SuffixFilterRule(""),
+    )
+    assert P.same_queue(read_back, P.desired_queue(s))
+    assert P.queue_action(s, NotificationConfig(queue_config_list=[read_back])) == "unchanged"
