@@ -6,6 +6,7 @@ with the real catalog samples of ../shared/catalog."""
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -368,3 +369,20 @@ def test_the_hash_label_ignores_the_order_of_a_sites_mapping(tmp_path: Path) -> 
     assert label("ba", "{B: '2', A: '1'}") == ab
     assert label("changed", "{A: '1', B: '3'}") != ab
     assert len(ab) == 16 and set(ab) <= set("0123456789abcdef")
+
+
+def test_a_relative_catalog_folder_is_read_from_the_site_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README ("Where the catalog comes from") gives a folder catalog's location as
+    relative to the site folder; the current directory plays no part."""
+    site = _site(tmp_path, MODELS)
+    shutil.copytree(CATALOG, site / "my-catalog")
+    data = yaml.safe_load((site / "site.yml").read_text())
+    data["catalog"] = {"source": "folder", "location": "my-catalog"}
+    (site / "site.yml").write_text(yaml.safe_dump(data))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    got = services.load_catalog(load_site(site))
+    assert set(got.models) == {m.module for m in read_folder(CATALOG)}
