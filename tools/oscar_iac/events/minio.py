@@ -16,64 +16,34 @@ next run sees as missing: it writes it again and restarts (resumable).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shlex
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import urllib3
 from minio import Minio, MinioAdmin
 from minio.credentials.providers import StaticProvider
 from minio.error import MinioAdminException, S3Error
-from minio.notificationconfig import (
-    NotificationConfig,
-    PrefixFilterRule,
-    QueueConfig,
-    SuffixFilterRule,
-)
+from minio.notificationconfig import NotificationConfig, QueueConfig
 
 from oscar_iac.errors import DeploymentError, Problem, UserError
+from oscar_iac.events import minio_plan as P
 from oscar_iac.events.base import Change
+from oscar_iac.events.minio_plan import Desired, target_arn, target_id, target_key
 from oscar_iac.events.oscar_service import service_token
 from oscar_iac.oscar import OscarConnection
 from oscar_iac.secrets import SecretError, SecretResolver
 from oscar_iac.site.model import MinioEventSource
 
-EVENTS = ["s3:ObjectCreated:*"]
-TAG = "oscar-iac"
 T = TypeVar("T")
-
-
-def target_id(source: MinioEventSource) -> str:
-    return f"{TAG}-{source.name}"
-
-
-def target_key(source: MinioEventSource) -> str:
-    return f"notify_webhook:{target_id(source)}"
-
-
-def target_arn(source: MinioEventSource) -> str:
-    return f"arn:minio:sqs::{target_id(source)}:webhook"
-
-
-@dataclass(frozen=True)
-class Desired:
-    """What the target and the bucket entry should look like."""
-
-    endpoint: str
-    token: str
-    fingerprint: str
+__all__ = ["Desired", "apply", "plan", "remove", "target_arn", "target_id", "target_key"]
 
 
 def _desired(source: MinioEventSource, oscar: OscarConnection) -> Desired:
     token = service_token(oscar, source.service, field=f"events[{source.name}].service")
-    endpoint = f"{oscar.url}/job/{source.service}"
-    digest = hashlib.sha256(f"{endpoint}\n{token}".encode()).hexdigest()[:16]
-    return Desired(endpoint=endpoint, token=token, fingerprint=f"{TAG} {digest}")
+    return P.desired(oscar.url, source.service, token)
 
 
 class _Minio:
@@ -149,20 +119,10 @@ class _Minio:
         text = self.call(
             "reading the notification config", lambda: self.admin.config_get("notify_webhook")
         )
-        key = target_key(self.source)
-        for line in text.splitlines():
-            fields = shlex.split(line)
-            if fields and fields[0] == key:
-                return dict(f.split("=", 1) for f in fields[1:] if "=" in f)
-        return None
+        return P.parse_target(text, self.source)
 
     def set_target(self, desired: Desired) -> None:
-        config = {
-            "enable": "on",
-            "endpoint": desired.endpoint,
-            "auth_token": desired.token,
-            "comment": json.dumps(desired.fingerprint),  # quoted: it contains a space
-        }
+        config = P.target_settings(desired)
         self.call(
             "setting the webhook target",
             lambda: self.admin.config_set(target_key(self.source), config),
@@ -208,14 +168,9 @@ class _Minio:
 
     def target_online(self) -> bool | None:
         """The target's status as MinIO reports it (None when it does not say)."""
-        info = json.loads(self.call("reading server info", self.admin.info))
-        for entry in (info.get("services") or {}).get("notifications") or []:
-            for targets in entry.values() if isinstance(entry, dict) else []:
-                for target in targets or []:
-                    status = _find_status(target, target_id(self.source))
-                    if status is not None:
-                        return status
-        return None
+        return P.target_online(
+            json.loads(self.call("reading server info", self.admin.info)), self.source
+        )
 
     # --- the bucket notification ------------------------------------------------------
 
@@ -244,82 +199,8 @@ class _Minio:
         )
 
 
-def _find_status(node: Any, ident: str) -> bool | None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if str(key) == ident and isinstance(value, dict) and "status" in value:
-                return str(value["status"]).lower() == "online"
-            found = _find_status(value, ident)
-            if found is not None:
-                return found
-    return None
-
-
 def _ours(source: MinioEventSource, q: QueueConfig) -> bool:
-    return q.config_id == target_id(source) or q.queue == target_arn(source)
-
-
-def _desired_queue(source: MinioEventSource) -> QueueConfig:
-    return QueueConfig(
-        events=list(EVENTS),
-        queue=target_arn(source),
-        config_id=target_id(source),
-        prefix_filter_rule=PrefixFilterRule(source.prefix) if source.prefix else None,
-        suffix_filter_rule=SuffixFilterRule(source.suffix) if source.suffix else None,
-    )
-
-
-def _same_queue(a: QueueConfig, b: QueueConfig) -> bool:
-    def rule(r: PrefixFilterRule | SuffixFilterRule | None) -> str:
-        return r.value if r is not None else ""
-
-    return (
-        a.queue == b.queue
-        and sorted(a.events) == sorted(b.events)
-        and rule(a.prefix_filter_rule) == rule(b.prefix_filter_rule)
-        and rule(a.suffix_filter_rule) == rule(b.suffix_filter_rule)
-    )
-
-
-def _with_queues(config: NotificationConfig, queues: list[QueueConfig]) -> NotificationConfig:
-    return NotificationConfig(
-        cloud_func_config_list=config.cloud_func_config_list,
-        queue_config_list=queues,
-        topic_config_list=config.topic_config_list,
-    )
-
-
-def _target_action(current: dict[str, str] | None, desired: Desired) -> str:
-    if current is None:
-        return "create"
-    same = (
-        current.get("endpoint") == desired.endpoint
-        and current.get("comment") == desired.fingerprint
-        and current.get("enable", "on") == "on"
-    )
-    return "unchanged" if same else "update"
-
-
-def _queue_action(source: MinioEventSource, config: NotificationConfig) -> str:
-    mine = [q for q in config.queue_config_list if _ours(source, q)]
-    if not mine:
-        return "create"
-    if len(mine) == 1 and _same_queue(mine[0], _desired_queue(source)):
-        return "unchanged"
-    return "update"
-
-
-def _changes(source: MinioEventSource, target: str, queue: str, desired: Desired) -> list[Change]:
-    return [
-        Change(source.name, "minio", target_key(source), target, f"→ {desired.endpoint}"),  # type: ignore[arg-type]
-        Change(
-            source.name,
-            "minio",
-            f"bucket-notification:{source.bucket}",
-            queue,  # type: ignore[arg-type]
-            f"s3:ObjectCreated:* prefix={source.prefix!r} suffix={source.suffix!r}",
-        ),
-    ]
+    return P.ours(source, q)
 
 
 def _source(source: object) -> MinioEventSource:
@@ -333,10 +214,10 @@ def plan(source: object, oscar: OscarConnection, secrets: SecretResolver) -> lis
     desired = _desired(src, oscar)
     m = _Minio(src, secrets)
     m.check_bucket()
-    return _changes(
+    return P.changes(
         src,
-        _target_action(m.get_target(), desired),
-        _queue_action(src, m.get_notification()),
+        P.target_action(m.get_target(), desired),
+        P.queue_action(src, m.get_notification()),
         desired,
     )
 
@@ -363,11 +244,11 @@ def apply(
     desired = _desired(src, oscar)  # the service must exist before MinIO is touched
     m = _Minio(src, secrets)
     m.check_bucket()
-    target = _target_action(m.get_target(), desired)
-    queue = _queue_action(src, m.get_notification())
+    target = P.target_action(m.get_target(), desired)
+    queue = P.queue_action(src, m.get_notification())
     _converge(src, m, desired, timeout)
     _verify(src, m)
-    return _changes(src, target, queue, desired)
+    return P.changes(src, target, queue, desired)
 
 
 def _converge(src: MinioEventSource, m: _Minio, desired: Desired, timeout: float) -> None:
@@ -384,11 +265,21 @@ def _converge(src: MinioEventSource, m: _Minio, desired: Desired, timeout: float
                 f"MinIO kept losing them (re-applied: {', '.join(rewrites) or 'nothing'})",
                 [f"oscar-iac events plan SITE  # source {src.name}", "oscar-iac events apply SITE"],
             )
-        if _target_action(m.get_target(), desired) != "unchanged":
+        config: NotificationConfig | None = None
+        target = P.target_action(m.get_target(), desired)
+        if target == "unchanged":
+            config = m.get_notification()
+        step = P.converge_step(
+            target,
+            P.queue_action(src, config) if config is not None else "unchanged",
+            None if last_write is None else time.monotonic() - last_write,
+            SETTLE,
+        )
+        if step == "write-target":
             m.set_target(desired)
             m.restart(
                 lambda: (
-                    _target_action(m.get_target(), desired) == "unchanged"
+                    P.target_action(m.get_target(), desired) == "unchanged"
                     and m.target_online() is not None
                 ),
                 f"the new target {target_key(src)}",
@@ -397,13 +288,11 @@ def _converge(src: MinioEventSource, m: _Minio, desired: Desired, timeout: float
             rewrites.append("target")
             last_write = time.monotonic()
             continue
-        config = m.get_notification()
-        if _queue_action(src, config) != "unchanged":
-            others = [q for q in config.queue_config_list if not _ours(src, q)]
-            m.set_notification(_with_queues(config, [*others, _desired_queue(src)]))
+        if step == "write-bucket" and config is not None:
+            m.set_notification(P.merged(src, config))
             rewrites.append("bucket notification")
             last_write = time.monotonic()
-        elif last_write is None or time.monotonic() - last_write >= SETTLE:
+        elif step == "done":
             return
         time.sleep(POLL)
 
@@ -419,7 +308,7 @@ def _verify(src: MinioEventSource, m: _Minio) -> None:
             "MinIO cannot reach the OSCAR endpoint",
             hints,
         )
-    if _queue_action(src, m.get_notification()) != "unchanged":
+    if P.queue_action(src, m.get_notification()) != "unchanged":
         raise DeploymentError(
             f"bucket '{src.bucket}' on MinIO {m.url} does not hold the notification just set",
             hints,
@@ -430,22 +319,15 @@ def remove(source: object, oscar: OscarConnection, secrets: SecretResolver) -> l
     """Delete exactly our bucket entry and our target; others stay as they are."""
     src = _source(source)
     m = _Minio(src, secrets)
-    changes: list[Change] = []
-    bucket_obj = f"bucket-notification:{src.bucket}"
-    if m.call("checking the bucket", lambda: m.s3.bucket_exists(src.bucket)):
-        config = m.get_notification()
-        others = [q for q in config.queue_config_list if not _ours(src, q)]
-        if len(others) != len(config.queue_config_list):
-            m.set_notification(_with_queues(config, others))
-            changes.append(Change(src.name, "minio", bucket_obj, "delete"))
-        else:
-            changes.append(Change(src.name, "minio", bucket_obj, "unchanged", "not present"))
-    else:
-        changes.append(Change(src.name, "minio", bucket_obj, "unchanged", "bucket absent"))
-    if m.get_target() is not None:
+    exists = m.call("checking the bucket", lambda: m.s3.bucket_exists(src.bucket))
+    removed = False
+    if exists:
+        kept = P.without_ours(src, m.get_notification())
+        if kept is not None:
+            m.set_notification(kept)
+            removed = True
+    had_target = m.get_target() is not None
+    if had_target:
         m.reset_target()
         m.restart(lambda: m.get_target() is None, f"without target {target_key(src)}")
-        changes.append(Change(src.name, "minio", target_key(src), "delete"))
-    else:
-        changes.append(Change(src.name, "minio", target_key(src), "unchanged", "not present"))
-    return changes
+    return P.removal_changes(src, exists, removed, had_target)

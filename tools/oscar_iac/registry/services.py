@@ -156,12 +156,21 @@ def desired(
 def _managed(cl: Client, loaded: LoadedSite) -> dict[str, dict[str, Any]]:
     site = loaded.site.name
     try:
-        services = cl.list_services().json() or []
+        answer = cl.list_services()
     except requests.HTTPError as exc:
         raise _http_error(exc, "list services") from exc
     except requests.RequestException as exc:
         url = str(getattr(exc.request, "url", None) or "its endpoint").split("/system/")[0]
         raise unreachable(loaded, url, short_reason(exc)) from exc
+    try:
+        services = answer.json() or []
+    except ValueError as exc:  # requests.JSONDecodeError: e.g. a proxy's HTML page
+        url = answer.url.split("/system/")[0]
+        raise DeploymentError(
+            f"{url} answered GET /system/services with something that is not JSON "
+            "(OSCAR answers a JSON list of services): is it OSCAR's endpoint?",
+            hints=["--oscar-endpoint URL names another OSCAR"],
+        ) from exc
     return {
         s["name"]: s
         for s in services
