@@ -54,6 +54,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -437,7 +438,8 @@ def _teardown(node: RealNode) -> None:
     node.stop_process("node-lifecycle")
     node.stop_process("kube-scheduler")
     node.stop_process("kubelet")
-    kernel_tunables.restore(node.kernel)
+    for key, err in kernel_tunables.restore(node.kernel).items():
+        print(f"node teardown: could not put back /proc/sys/{key}: {err}", file=sys.stderr)
     if "containerd" in node.processes and node.processes["containerd"].poll() is None:
         tasks = node.ctr("tasks", "ls", "-q").stdout.split()
         for t in tasks:

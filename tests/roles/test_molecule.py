@@ -12,7 +12,7 @@ from helpers.molecule import recaps_by_action
 from roles.conftest import REPO, tool_env
 
 # A whole Molecule scenario (create, converge twice, verify, destroy): ~4 min on an idle
-# 2-core machine, ~7 min under load; the suite's 10-minute bound per test is too tight here.
+# 2-core machine, ~9 min with both cores busy; the suite's 10-minute bound per test is too tight here.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
